@@ -12,15 +12,11 @@ c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_assignments = [
-    {"name": lab} for lab in (
-        "01_perceptron", "02_dense_networks", "03_backprop",
-        "04_optimizers", "05_minibatch_sgd", "06_regularization",
-    )
-]
 
-c.ClearSolutions.code_stub = {"python": "# TODO: replace this line with your code\nraise NotImplementedError()"}
-c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+from autograder.release import CODE_STUB, TEXT_STUB  # one definition of the stubs  # noqa: E402
+
+c.ClearSolutions.code_stub = {"python": CODE_STUB}
+c.ClearSolutions.text_stub = TEXT_STUB
 
 # A test cell that runs longer than this is stopped and scores 0.
 c.ExecutePreprocessor.timeout = 120

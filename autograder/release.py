@@ -161,8 +161,13 @@ def _generate(lab: Lab, url: str, scratch: Path) -> nbformat.NotebookNode:
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
+    # nbgrader calls the `alembic` executable, which lives beside this interpreter.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     course = scratch / lab.name
     (course / "source" / lab.name).mkdir(parents=True)
+    (scratch / "exchange").mkdir(exist_ok=True)
     nb = validate(lab.source)
     _render_course_cells(nb, lab.name, url)
     nbformat.write(nb, course / "source" / lab.name / f"{lab.name}.ipynb")
@@ -171,12 +176,11 @@ def _generate(lab: Lab, url: str, scratch: Path) -> nbformat.NotebookNode:
     config.CourseDirectory.root = str(course)
     config.CourseDirectory.source_directory = "source"
     config.CourseDirectory.release_directory = "release"
-    config.GenerateAssignment.no_database = True
     config.ClearSolutions.code_stub = {"python": CODE_STUB}
     config.ClearSolutions.text_stub = TEXT_STUB
     config.Exchange.root = str(scratch / "exchange")
     logging.getLogger("traitlets").setLevel(logging.ERROR)
-    result = NbGraderAPI(config=config).generate_assignment(lab.name, force=True, create=False)
+    result = NbGraderAPI(config=config).generate_assignment(lab.name, force=True, create=True)
     out = course / "release" / lab.name / f"{lab.name}.ipynb"
     if not result.get("success") or not out.exists():
         log = (result.get("log") or "") + (result.get("error") or "")
