@@ -109,7 +109,7 @@ def _silence_tensorflow_loggers() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def import_tensorflow(_errors: dict[str, str] | None = None):
+def import_tensorflow():
     """Import TensorFlow without writing to stderr; None when it is not installed.
 
     TensorFlow >= 2.18 logs through absl before its log level is read, so
@@ -126,13 +126,17 @@ def import_tensorflow(_errors: dict[str, str] | None = None):
     module or None
         The ``tensorflow`` module.
     """
+    return _import_tensorflow()
+
+
+def _import_tensorflow(errors: dict[str, str] | None = None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _silence_tensorflow_loggers()
     if sys.modules.get("tensorflow") is not None:
         return sys.modules["tensorflow"]
     if "tensorflow" in sys.modules:  # blocked with sys.modules["tensorflow"] = None
         return None
-    tf = _with_stderr_discarded(_import_or_none, "tensorflow", _errors)
+    tf = _with_stderr_discarded(_import_or_none, "tensorflow", errors)
     if tf is not None:
         _silence_tensorflow_loggers()
         tf.get_logger().setLevel(logging.ERROR)
@@ -210,7 +214,7 @@ def detect(frameworks=FRAMEWORKS) -> DeviceReport:
             result.torch_devices = _torch_devices(torch)
             result.mps_available = _mps_available(torch)
     if "tensorflow" in frameworks:
-        tf = import_tensorflow(result.import_errors)
+        tf = _import_tensorflow(result.import_errors)
         if tf is not None:
             result.tensorflow_version = tf.__version__
             result.tensorflow_gpus = _tensorflow_gpus(tf)

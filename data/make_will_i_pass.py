@@ -2,7 +2,7 @@
 
 Each row is one (made-up) student: lectures attended (x1, an integer 0-12),
 hours spent on the final project (x2, 0-12 in steps of 0.1) and whether they
-passed (1) or failed (0). Students pass when 0.5 x1 + 0.6 x2 - 4.6 plus a
+passed (1) or failed (0). Students pass when 0.5 x1 + 0.6 x2 - 4.9 plus a
 little logistic noise is positive, so a straight line separates most of
 them but not all: a perceptron's line is a good model that still
 misclassifies a few students near the boundary. The lecture's student who
@@ -21,7 +21,7 @@ import numpy as np
 SEED = 6191
 NUM_STUDENTS = 80
 HEADER = "lectures,hours,passed"
-TRUE_W0, TRUE_W = -4.6, (0.5, 0.6)
+TRUE_W0, TRUE_W = -4.9, (0.5, 0.6)
 NOISE_SCALE = 0.35
 
 
@@ -43,8 +43,9 @@ def generate(seed: int = SEED, num_students: int = NUM_STUDENTS) -> tuple[np.nda
         1 for pass, 0 for fail.
     """
     rng = np.random.default_rng(seed)
-    lectures = rng.integers(0, 13, size=num_students).astype(np.float64)
-    hours = np.round(rng.uniform(0.0, 12.0, size=num_students), 1)
+    # Each student has their own attendance rate; project hours skew low.
+    lectures = rng.binomial(12, rng.beta(2.0, 2.0, size=num_students)).astype(np.float64)
+    hours = np.round(12.0 * rng.beta(1.5, 2.0, size=num_students), 1)
     score = TRUE_W0 + TRUE_W[0] * lectures + TRUE_W[1] * hours
     noise = rng.logistic(0.0, NOISE_SCALE, size=num_students)
     y = (score + noise > 0).astype(np.int64)

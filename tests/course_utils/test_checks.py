@@ -1,0 +1,248 @@
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from course_utils.checks import (
+    CheckFailed,
+    as_array,
+    check_close,
+    check_dtype,
+    check_raises,
+    check_shape,
+    check_true,
+    check_unchanged,
+    framework_of,
+    passed,
+    run_hidden_test,
+)
+
+
+def message_of(fn, *args, **kwargs) -> str:
+    with pytest.raises(CheckFailed) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+def test_check_failed_is_assertion_error():
+    """Do failed checks count as assertion failures (as nbgrader and pytest expect)?"""
+    assert issubclass(CheckFailed, AssertionError)
+
+
+def test_close_values_pass():
+    """Do values within tolerance pass, whatever container they come in?"""
+    check_close(np.array([0.5, 0.6]), [0.5, 0.6 + 1e-12], call="sigmoid(z)")
+    check_close([[1, 2]], np.array([[1.0, 2.0]]), call="f(x)")
+    check_close(0.25, 0.25, call="loss(y, y_hat)")
+    check_close(np.array([np.nan, 1.0]), np.array([np.nan, 1.0]), call="f(x)")
+
+
+def test_value_mismatch_message():
+    """Does a wrong value say what was called, returned, expected, where it differs most, and the hint?"""
+    message = message_of(
+        check_close, np.array([0.1, 0.2]), np.array([0.5, 0.6]), call="sigmoid(z)", hint="exp(z) instead of exp(-z)"
+    )
+    assert message == (
+        "sigmoid(z) returned [0.1 0.2] but expected [0.5 0.6] "
+        "(largest difference 0.4 at index (0,)). Likely mistake: exp(z) instead of exp(-z)"
+    )
+
+
+def test_largest_difference_index():
+    """Is the index of the largest difference the right one in 2-D?"""
+    expected = np.zeros((2, 3))
+    got = expected.copy()
+    got[1, 2] = 0.7
+    got[0, 0] = 0.1
+    assert "largest difference 0.7 at index (1, 2)" in message_of(check_close, got, expected, call="f(X)")
+
+
+def test_shape_is_checked_before_values():
+    """Is a wrong shape reported as a shape problem (not a value problem), with both shapes?"""
+    message = message_of(check_close, np.zeros((3, 1)), np.zeros(3), call="perceptron_forward(X, w0, w)")
+    assert message == "perceptron_forward(X, w0, w) returned shape (3, 1) but expected shape (3,)."
+
+
+def test_none_is_reported():
+    """Does a function that forgot `return` get told so?"""
+    message = message_of(check_close, None, [1.0], call="relu(z)")
+    assert "relu(z) returned None" in message and "`return`" in message
+
+
+def test_non_numeric_is_reported():
+    """Is a string or a ragged list reported as not an array of numbers?"""
+    assert "not an array of numbers" in message_of(check_close, "0.5", 0.5, call="f(x)")
+    assert "relu(z)" in message_of(check_close, [[1.0], [1.0, 2.0]], [1.0, 2.0], call="relu(z)")
+
+
+def test_nan_is_reported_before_values():
+    """Does a NaN (e.g. from overflow) say where it is, not just that values differ?"""
+    got = np.array([0.5, np.nan, 0.7])
+    message = message_of(check_close, got, [0.5, 0.6, 0.7], call="sigmoid(z)", hint="overflow in exp")
+    assert "contains nan at index (1,)" in message
+    assert message.endswith("Likely mistake: overflow in exp")
+    assert "contains inf" in message_of(check_close, np.array([np.inf]), [1.0], call="f(x)")
+
+
+def test_long_arrays_are_truncated():
+    """Does a message about a large array stay short?"""
+    message = message_of(check_close, np.ones(10_000), np.zeros(10_000), call="f(x)")
+    assert "..." in message and len(message) < 300
+
+
+def test_tolerances():
+    """Are rtol and atol applied as in np.allclose?"""
+    check_close(1.001, 1.0, call="f(x)", rtol=1e-2)
+    with pytest.raises(CheckFailed):
+        check_close(1.001, 1.0, call="f(x)")
+    check_close(1e-9, 0.0, call="f(x)", atol=1e-8)
+
+
+def test_check_shape():
+    """Does check_shape accept None as "any size" and name both shapes when wrong?"""
+    check_shape(np.zeros((5, 3)), (None, 3), call="dense_forward(X, W, b, g)")
+    message = message_of(check_shape, np.zeros((5, 4)), (None, 3), call="dense_forward(X, W, b, g)", hint="X @ W.T")
+    assert message == "dense_forward(X, W, b, g) returned shape (5, 4) but expected shape (any, 3). Likely mistake: X @ W.T"
+
+
+def test_check_dtype():
+    """Do floats of any precision pass as "float", and ints fail with the dtype named?"""
+    check_dtype(np.zeros(2, dtype=np.float32), "float", call="f(x)")
+    check_dtype(np.array([0, 1]), "int", call="classify(x, w0, w)")
+    check_dtype(np.array([True]), "bool", call="f(x)")
+    message = message_of(check_dtype, np.array([0.0, 1.0]), "int", call="classify(x, w0, w)", hint="use .astype(int)")
+    assert "dtype float64 but expected int values" in message and "use .astype(int)" in message
+    with pytest.raises(ValueError):
+        check_dtype(np.zeros(1), "complex", call="f(x)")
+
+
+def test_check_true():
+    """Does check_true pass silently when true and raise the message and hint when false?"""
+    check_true(True, message="never shown")
+    assert message_of(check_true, np.all([1, 0]), message="rows must sum to 1", hint="sum over axis=1") == (
+        "rows must sum to 1. Likely mistake: sum over axis=1"
+    )
+
+
+def test_check_raises():
+    """Does check_raises return the expected exception and explain a missing or different one?"""
+
+    def boundary(w2):
+        if w2 == 0:
+            raise ValueError("w[1] is 0")
+        return 1.0 / w2
+
+    exc = check_raises(lambda: boundary(0), ValueError, call="boundary_x2(1.0, 1.0, [3.0, 0.0])")
+    assert str(exc) == "w[1] is 0"
+    message = message_of(check_raises, lambda: boundary(2), ValueError, call="boundary_x2(1.0, 1.0, [3.0, 2.0])")
+    assert message == "boundary_x2(1.0, 1.0, [3.0, 2.0]) returned 0.5 but should raise ValueError."
+    message = message_of(check_raises, lambda: 1 / 0, ValueError, call="f()")
+    assert "f() raised ZeroDivisionError(division by zero) but should raise ValueError" in message
+
+
+def test_check_unchanged():
+    """Is an input modified in place caught, and an untouched one accepted?"""
+    z = np.array([-1.0, 2.0])
+    before = z.copy()
+    check_unchanged(before, z, name="z")
+    z[z < 0] = 0.0
+    message = message_of(check_unchanged, before, z, name="z")
+    assert "changed its input `z` in place" in message and "z.copy()" in message
+
+
+def test_passed_prints_tick(capsys):
+    """Does passed() print a tick and the message to stdout?"""
+    passed("sigmoid works on 5 inputs")
+    assert capsys.readouterr() == ("✔ sigmoid works on 5 inputs\n", "")
+
+
+def test_framework_of_plain_values():
+    """Are numpy values "numpy" and plain Python values "python"?"""
+    assert framework_of(np.zeros(2)) == "numpy"
+    assert framework_of(np.float64(1.0)) == "numpy"
+    assert framework_of([1.0]) == "python"
+    assert framework_of(1.0) == "python"
+    assert framework_of(None) == "python"
+
+
+def test_framework_of_declared():
+    """Does an object carrying a string __framework__ (the autograder's remote values) report it?"""
+    remote = types.SimpleNamespace(__framework__="torch")
+    assert framework_of(remote) == "torch"
+
+    class NotAString:
+        __framework__ = 3
+
+    assert framework_of(NotAString()) == "python"
+
+
+def test_as_array_plain_values(block):
+    """Are lists and scalars converted without importing torch or TensorFlow?"""
+    block("torch", "tensorflow")
+    assert as_array([1, 2]).tolist() == [1, 2]
+    assert as_array(2.5).shape == ()
+    x = np.ones(3)
+    assert as_array(x) is x
+
+
+def test_torch_tensors(torch):
+    """Are torch tensors (even ones that require grad) recognised and converted?"""
+    t = torch.tensor([0.5, 0.25], requires_grad=True) * 2
+    assert framework_of(t) == "torch"
+    assert framework_of(torch.nn.Parameter(torch.ones(1))) == "torch"
+    np.testing.assert_array_equal(as_array(t), [1.0, 0.5])
+    check_close(t, [1.0, 0.5], call="perceptron_torch(x, w0, w)")
+
+
+def test_tensorflow_tensors(tf):
+    """Are TensorFlow tensors and variables recognised and converted?"""
+    t = tf.constant([[1.0, 2.0]])
+    v = tf.Variable([3.0])
+    assert framework_of(t) == "tensorflow" and framework_of(v) == "tensorflow"
+    np.testing.assert_array_equal(as_array(t), [[1.0, 2.0]])
+    np.testing.assert_array_equal(as_array(v), [3.0])
+    message = message_of(check_close, t, [[1.0, 2.5]], call="perceptron_tf(x, w0, w)", rtol=1e-6)
+    assert "largest difference 0.5 at index (0, 1)" in message
+
+
+def test_keras_variables(tf):
+    """Are Keras 3 variables (not tf.Variable) treated as TensorFlow values?"""
+    import keras
+
+    v = keras.Variable(np.ones((2, 1)))
+    assert framework_of(v) == "tensorflow"
+    assert as_array(v).shape == (2, 1)
+
+
+def test_hidden_test_reads_main_namespace(monkeypatch):
+    """Outside IPython, does a hidden test see the names of __main__ and get a seeded rng?"""
+    main = types.ModuleType("__main__")
+    main.double = lambda x: 2 * x
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+
+    def hidden(student, rng):
+        return student.double(3), rng.integers(0, 1000, size=3).tolist()
+
+    result, draws = run_hidden_test(hidden, seed=4)
+    assert result == 6
+    assert draws == np.random.default_rng(4).integers(0, 1000, size=3).tolist()
+
+
+def test_hidden_test_reads_ipython_namespace(monkeypatch):
+    """In a notebook, does a hidden test see the kernel's user namespace?"""
+    shell = types.SimpleNamespace(user_ns={"answer": 42})
+    fake_ipython = types.ModuleType("IPython")
+    fake_ipython.get_ipython = lambda: shell
+    monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
+    assert run_hidden_test(lambda student, rng: student.answer) == 42
+
+
+def test_hidden_test_missing_name(monkeypatch):
+    """Is a name the notebook has not defined reported as "run the cell that defines it"?"""
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    message = message_of(run_hidden_test, lambda student, rng: student.sigmoid(0.0))
+    assert "`sigmoid` is not defined: run the cell that defines it" in message
+    assert run_hidden_test(lambda student, rng: hasattr(student, "sigmoid")) is False

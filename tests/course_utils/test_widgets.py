@@ -1,0 +1,137 @@
+"""The widgets are driven programmatically: setting a slider's .value is what a frontend does.
+
+The stand-ins for the student's `classify` and `boundary_x2` are deliberately
+not the perceptron (no answers in the repository's tests): they let each
+test predict the misclassified count independently.
+"""
+import ipywidgets
+import numpy as np
+import pytest
+
+from course_utils import widgets
+from course_utils.data import load_will_i_pass
+
+PNG = b"\x89PNG"
+
+
+def classify_by_lectures(x, w0, w):
+    """Stand-in classify: pass when more than w0 lectures were attended (w is ignored)."""
+    return (x[:, 0] > w0).astype(np.int64)
+
+
+def horizontal_boundary(x1, w0, w):
+    """Stand-in boundary_x2: a horizontal line at x2 = w[0] (ValueError when w[1] == 0, like the real one)."""
+    if w[1] == 0:
+        raise ValueError("w[1] == 0")
+    return np.full_like(x1, w[0])
+
+
+@pytest.fixture
+def students():
+    return load_will_i_pass()
+
+
+def expected_wrong(X, y, w0):
+    return int(np.sum((X[:, 0] > w0).astype(int) != y))
+
+
+def test_playground_draws_once_with_defaults(students):
+    """Without any human, does the playground draw once, with the lecture's weights, and count errors?"""
+    X, y = students
+    calls = []
+
+    def classify(x, w0, w):
+        calls.append((x.shape, w0, list(w)))
+        return classify_by_lectures(x, w0, w)
+
+    playground = widgets.boundary_playground(X, y, classify, horizontal_boundary)
+    assert isinstance(playground, ipywidgets.VBox)
+    assert calls == [(X.shape, 1.0, [3.0, -2.0])]
+    assert playground.values == {"w0": 1.0, "w1": 3.0, "w2": -2.0}
+    assert playground.misclassified == expected_wrong(X, y, 1.0)
+    assert f"<b>{playground.misclassified}</b> of {len(y)} students misclassified" in playground.status.value
+    assert bytes(playground.image.value).startswith(PNG)
+
+
+def test_moving_sliders_updates_count_and_line(students):
+    """Does setting a slider redraw: new count from the student's classify, new line from boundary_x2?"""
+    X, y = students
+    playground = widgets.boundary_playground(X, y, classify_by_lectures, horizontal_boundary)
+    first_image = playground.image.value
+    for w0 in (4.0, 6.5, 9.0):
+        playground.sliders["w0"].value = w0
+        assert playground.misclassified == expected_wrong(X, y, w0)
+        assert f"<b>{expected_wrong(X, y, w0)}</b> of 80" in playground.status.value
+    assert playground.image.value != first_image
+    playground.sliders["w1"].value = 4.5
+    line = playground.ax.lines[-1]
+    np.testing.assert_allclose(line.get_ydata(), 4.5)
+
+
+def test_vertical_boundary_when_w2_is_zero(students):
+    """When boundary_x2 refuses w2 == 0, is the vertical line drawn instead, with a note?"""
+    X, y = students
+    playground = widgets.boundary_playground(X, y, classify_by_lectures, horizontal_boundary, w0=-6.0, w=(1.0, 0.0))
+    np.testing.assert_allclose(playground.ax.lines[-1].get_xdata(), [6.0, 6.0])
+    assert "boundary is vertical" in playground.status.value
+
+
+def test_unfinished_student_code_does_not_stop_the_notebook(students):
+    """If classify is still the TODO stub, is the error shown in the widget instead of raised?"""
+    X, y = students
+
+    def stub(x, w0, w):
+        raise NotImplementedError()
+
+    playground = widgets.boundary_playground(X, y, stub, stub)
+    assert playground.misclassified is None
+    assert "classify raised NotImplementedError" in playground.status.value
+    assert bytes(playground.image.value).startswith(PNG)
+
+
+def test_custom_ranges(students):
+    """Do the ranges given replace the defaults for those sliders only?"""
+    X, y = students
+    playground = widgets.boundary_playground(
+        X, y, classify_by_lectures, horizontal_boundary, ranges={"w0": (-20.0, 20.0, 0.5)}
+    )
+    w0, w1 = playground.sliders["w0"], playground.sliders["w1"]
+    assert (w0.min, w0.max, w0.step) == (-20.0, 20.0, 0.5)
+    assert (w1.min, w1.max) == (-5.0, 5.0)
+
+
+def test_slider_plot_generic():
+    """Does slider_plot pass the slider values to fn, show its text, and pick int sliders for ints?"""
+    seen = []
+
+    def draw(ax, lr, steps):
+        seen.append((lr, steps))
+        ax.plot(np.arange(steps), lr * np.arange(steps))
+        return f"lr = {lr}"
+
+    plot = widgets.slider_plot(draw, lr=(0.0, 1.0, 0.01, 0.1), steps=(1, 50, 1, 10))
+    assert isinstance(plot.sliders["steps"], ipywidgets.IntSlider)
+    assert isinstance(plot.sliders["lr"], ipywidgets.FloatSlider)
+    assert seen == [(0.1, 10)] and plot.status.value == "lr = 0.1"
+    plot.sliders["steps"].value = 20
+    assert seen[-1] == (0.1, 20) and len(plot.ax.lines[0].get_xdata()) == 20
+    with pytest.raises(TypeError, match=r"\(min, max, step\)"):
+        widgets.slider_plot(draw, lr=0.1)
+
+
+def test_playground_in_a_real_kernel(kernel):
+    """Run unattended in a Jupyter kernel (as nbclient/nbval do), does the playground display, count and stay off stderr?"""
+    outputs = kernel(
+        "import numpy as np\n"
+        "from course_utils.data import load_will_i_pass\n"
+        "from course_utils.widgets import boundary_playground\n"
+        "X, y = load_will_i_pass()\n"
+        "classify = lambda x, w0, w: (x[:, 0] > w0).astype(int)\n"
+        "boundary_x2 = lambda x1, w0, w: np.full_like(x1, w[0])\n"
+        "playground = boundary_playground(X, y, classify, boundary_x2)\n"
+        "playground"
+    )
+    assert [o["output_type"] for o in outputs] == ["execute_result"]
+    assert "application/vnd.jupyter.widget-view+json" in outputs[0]["data"]
+    outputs = kernel("print(playground.misclassified == int(np.sum((X[:, 0] > 1.0) != y)))")
+    assert [(o["output_type"], o.get("name"), o.get("text")) for o in outputs] == [("stream", "stdout", "True\n")]
