@@ -316,11 +316,38 @@ def passed(message: str) -> None:
     print("✔ " + message)
 
 
+_MISSING = object()
+
+
 class _Student:
     """Attribute access to the names a notebook has defined."""
 
     def __init__(self, namespace: dict):
         object.__setattr__(self, "_namespace", namespace)
+        object.__setattr__(self, "_replaced", {})
+
+    def use_reference(self, name: str, source: str) -> None:
+        """Replace the notebook's `name` by the function that `source` defines, until the test ends.
+
+        An exercise that builds on an earlier one (an MLP's backward pass calling
+        ``dense_backward``) is then graded on its own: the earlier exercise's
+        mistakes cost only that exercise's points. `source` must be
+        self-contained (it imports what it uses).
+        """
+        scope: dict = {}
+        exec(compile(source, f"<reference {name}>", "exec"), scope)
+        if name not in scope:
+            raise ValueError(f"the reference source does not define `{name}`")
+        self._replaced.setdefault(name, self._namespace.get(name, _MISSING))
+        self._namespace[name] = scope[name]
+
+    def _restore(self) -> None:
+        for name, value in self._replaced.items():
+            if value is _MISSING:
+                self._namespace.pop(name, None)
+            else:
+                self._namespace[name] = value
+        self._replaced.clear()
 
     def __getattr__(self, name: str):
         try:
@@ -367,4 +394,8 @@ def run_hidden_test(fn, seed: int = 0):
     CheckFailed
         From `fn`, or when `fn` reads a name the notebook has not defined.
     """
-    return fn(_Student(_notebook_namespace()), np.random.default_rng(seed))
+    student = _Student(_notebook_namespace())
+    try:
+        return fn(student, np.random.default_rng(seed))
+    finally:
+        student._restore()

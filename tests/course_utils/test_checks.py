@@ -246,3 +246,34 @@ def test_hidden_test_missing_name(monkeypatch):
     message = message_of(run_hidden_test, lambda student, rng: student.sigmoid(0.0))
     assert "`sigmoid` is not defined: run the cell that defines it" in message
     assert run_hidden_test(lambda student, rng: hasattr(student, "sigmoid")) is False
+
+
+def test_use_reference_replaces_a_name_only_during_the_test(monkeypatch):
+    """Does student.use_reference swap in a reference function for the test and restore the student's afterwards?"""
+    import course_utils.checks as checks
+
+    namespace = {"helper": lambda x: "student's", "uses_helper": None}
+    namespace["uses_helper"] = lambda x: namespace["helper"](x)
+    monkeypatch.setattr(checks, "_notebook_namespace", lambda: namespace)
+    seen = []
+
+    def hidden(student, rng):
+        student.use_reference("helper", "def helper(x):\n    return 'reference'\n")
+        student.use_reference("absent", "def absent():\n    return 1\n")
+        seen.append(student.uses_helper(0))
+        seen.append(student.absent())
+
+    checks.run_hidden_test(hidden)
+    assert seen == ["reference", 1]
+    assert namespace["helper"](0) == "student's"
+    assert "absent" not in namespace
+
+
+def test_use_reference_requires_the_name_in_the_source(monkeypatch):
+    """Does a reference source that does not define the name fail loudly?"""
+    import pytest
+    import course_utils.checks as checks
+
+    monkeypatch.setattr(checks, "_notebook_namespace", lambda: {})
+    with pytest.raises(ValueError, match="does not define `f`"):
+        checks.run_hidden_test(lambda student, rng: student.use_reference("f", "g = 1"))
