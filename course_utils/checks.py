@@ -46,6 +46,20 @@ class NameMissing(CheckFailed, AttributeError):
     """
 
 
+def type_names(x) -> list[str]:
+    """Qualified names of the classes `x` is an instance of, most specific first.
+
+    Hidden tests check "is this a Keras layer / an nn.Module" with it, because
+    the autograder hands them stand-ins for the student's objects, not the
+    objects: ``"torch.nn.modules.module.Module" in type_names(layer)``. A
+    stand-in reports its own list through the attribute ``__type_names__``.
+    """
+    declared = getattr(x, "__type_names__", None)
+    if isinstance(declared, (list, tuple)) and all(isinstance(n, str) for n in declared):
+        return list(declared)
+    return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(x).__mro__]
+
+
 def framework_of(x) -> str:
     """Return which framework `x` comes from.
 

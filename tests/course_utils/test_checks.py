@@ -277,3 +277,18 @@ def test_use_reference_requires_the_name_in_the_source(monkeypatch):
     monkeypatch.setattr(checks, "_notebook_namespace", lambda: {})
     with pytest.raises(ValueError, match="does not define `f`"):
         checks.run_hidden_test(lambda student, rng: student.use_reference("f", "g = 1"))
+
+
+def test_type_names_lists_the_mro_and_honours_stand_ins():
+    """Does type_names name every base class, and report a stand-in's declared list?"""
+    import torch
+    from course_utils.checks import type_names
+
+    names = type_names(torch.nn.Linear(2, 1))
+    assert names[0] == "torch.nn.modules.linear.Linear" and "torch.nn.modules.module.Module" in names
+
+    class StandIn:
+        __type_names__ = ["keras.src.layers.layer.Layer"]
+
+    assert type_names(StandIn()) == ["keras.src.layers.layer.Layer"]
+    assert type_names(3)[0] == "builtins.int"
