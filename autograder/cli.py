@@ -15,6 +15,52 @@ def _release(args: argparse.Namespace) -> int:
     return release(args.labs or None, check=args.check)
 
 
+def _autograde(args: argparse.Namespace) -> int:
+    from autograder.batch import BatchError, autograde
+
+    try:
+        autograde(args.lab, args.course_dir, workers=args.workers, scheduler=args.scheduler, seed=args.seed,
+                  force=args.force)
+    except BatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    import contextlib
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from autograder.grading import GradingError, HiddenTestError, Limits, grade_notebook
+
+    limits = Limits()
+    if args.timeout_cell is not None:
+        limits = dataclasses.replace(limits, cell_timeout_s=args.timeout_cell)
+    if args.memory_mb is not None:
+        limits = dataclasses.replace(limits, memory_mb=args.memory_mb)
+    try:
+        # Whatever a hidden test or the reference solution prints must not reach stdout (--json owns it).
+        with contextlib.redirect_stdout(sys.stderr):
+            result = grade_notebook(args.lab, Path(args.submission), limits=limits, seed=args.seed)
+    except (GradingError, HiddenTestError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    width = max(len(t["grade_id"]) for t in result["tests"])
+    print(f"{result['lab']}: {result['score']:g} / {result['max_score']:g}   (seed {result['seed']})")
+    for t in result["tests"]:
+        mark = "PASS" if t["passed"] else "FAIL"
+        line = f"  {mark}  {t['grade_id']:<{width}}  {t['score']:g} / {t['max_score']:g}"
+        print(line if t["passed"] else f"{line}   {t['message']}")
+    for error in result["errors"]:
+        print(f"  error: {error}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
@@ -34,6 +80,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("labs", nargs="*", metavar="LAB", help="lab folder names (default: every lab in solutions/)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when notebooks/ differs from a fresh release")
     p.set_defaults(func=_release)
+
+    p = sub.add_parser(
+        "grade",
+        help="grade one submitted notebook in a sandboxed kernel",
+        description="Run a submission in a fresh sandboxed kernel and grade every test cell of the lab with its "
+        "hidden tests, decided in this process. Exit 0 whenever a grade was produced (even 0 points or an "
+        "unreadable notebook); 2 for an unknown lab or a missing file.",
+        epilog="example: python -m autograder grade 01_perceptron submitted/alice/01_perceptron/01_perceptron.ipynb\n"
+        "         python -m autograder grade 01_perceptron notebooks/01_perceptron.ipynb --json --seed 0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("lab", metavar="LAB", help="lab folder name, e.g. 01_perceptron")
+    p.add_argument("submission", metavar="SUBMISSION.ipynb", help="the notebook to grade")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the hidden tests' inputs (default: random, reported)")
+    p.add_argument("--timeout-cell", type=float, default=None, metavar="S", help="wall-time limit of one cell, seconds")
+    p.add_argument("--memory-mb", type=int, default=None, metavar="M", help="memory limit of the kernel, MB")
+    p.set_defaults(func=_grade)
+
+    p = sub.add_parser(
+        "autograde",
+        help="grade every submission of a lab in parallel and write nbgrader's gradebook",
+        description="Grade every submitted/<student>/LAB/LAB.ipynb of an nbgrader course directory on Dask workers "
+        "(local processes, or an existing cluster with --scheduler) and record the grades in gradebook.db and "
+        "autograded/, so `nbgrader generate_feedback` and `nbgrader export` work as usual. Resumable: run it again "
+        "after an interruption and it grades only the submissions without a complete grade.",
+        epilog="example: python -m autograder autograde 01_perceptron --course-dir ~/course --workers 2\n"
+        "         python -m autograder autograde 01_perceptron --scheduler tcp://10.0.0.5:8786",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("lab", metavar="LAB", help="the lab (nbgrader assignment) to grade, e.g. 01_perceptron")
+    p.add_argument("--course-dir", default=".", metavar="DIR",
+                   help="nbgrader course directory holding nbgrader_config.py, the source and submitted/ (default: .)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local worker processes (default: the number of CPU cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on an existing Dask cluster, e.g. tcp://host:8786 (workers must see the course directory)")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the hidden tests' random inputs (default: drawn at random, recorded in autograded/)")
+    p.add_argument("--force", action="store_true", help="grade every submission again, even those already graded")
+    p.set_defaults(func=_autograde)
     return parser
 
 

@@ -1,0 +1,332 @@
+"""Grade one submission: run it in a sandboxed kernel, decide every verdict in this process.
+
+`grade_notebook` returns the issue's JSON object::
+
+    {"lab": str, "score": float, "max_score": float,
+     "tests": [{"grade_id": "test_<cell>", "score", "max_score", "passed", "message"}],
+     "errors": [str],
+     # extra keys: "seed", "elapsed_s", "kernels" (kernels started), "sandbox" (active protections)}
+
+The steps:
+
+1. the hidden tests come from the SOURCE notebook (`autograder.hidden`); so do
+   the list of test cells and their points, whatever the submission did to
+   its own cells and metadata;
+2. the submission is read defensively: too large, empty, invalid JSON, not
+   a notebook → every test scores 0 and ``errors`` says why (never an
+   exception);
+3. its code cells run in order in a fresh `Sandbox`, except its test cells
+   (``nbgrader.grade`` without ``solution``, or a grade_id starting with
+   ``test_``): verdicts never come from cells a student can edit. A cell's
+   error is recorded (first line) and execution goes on; a cell that runs
+   out of time is interrupted; a cell that kills the kernel is skipped in a
+   fresh kernel (at most ``Limits.max_restarts`` times);
+4. each test cell's hidden tests run here against a `RemoteStudent`, with a
+   generator seeded from (seed, grade_id, test name), so one test's inputs do
+   not depend on the others; the cell scores its points when all pass, else
+   0 with the first failure's message. A kernel that dies during a test
+   costs that test its points; the next tests run in a fresh kernel.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite
+from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout
+from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available
+
+__all__ = ["GradingError", "HiddenTestError", "Limits", "find_source", "grade_notebook", "read_submission"]
+
+MAX_ERRORS = 50
+MAX_MESSAGE = 1000
+
+
+class GradingError(ValueError):
+    """A bad invocation: unknown lab or missing submission file (nothing was graded)."""
+
+
+def find_source(lab: str, root: Path = ROOT) -> Path:
+    """solutions/<lab>/<lab>.ipynb, or GradingError naming the labs that exist."""
+    path = root / "solutions" / lab / f"{lab}.ipynb"
+    if "/" in lab or lab in ("", ".", "..") or not path.is_file():
+        known = sorted(p.parent.name for p in (root / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
+        raise GradingError(f"unknown lab {lab!r}: expected {path} (labs: {', '.join(known) or 'none'})")
+    return path
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    lines = [line for line in str(text).splitlines() if line.strip()]
+    return (lines[0] if lines else "").strip()[:limit]
+
+
+def _nbgrader(cell) -> dict:
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _is_submission_test_cell(cell) -> bool:
+    meta = _nbgrader(cell)
+    grade_id = meta.get("grade_id")
+    return (meta.get("grade") is True and not meta.get("solution")) or (
+        isinstance(grade_id, str) and grade_id.startswith("test_"))
+
+
+def read_submission(path: Path, limits: Limits) -> tuple[list[tuple[str, str]], list[str], str | None]:
+    """The code cells to run, as (label, source), the grade_ids found, and why the file is unusable (or None)."""
+    import nbformat
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return [], [], f"cannot read the submission: {exc.strerror}"
+    if size > limits.notebook_mb << 20:
+        return [], [], (f"the submission is {size / (1 << 20):.1f} MB, more than the {limits.notebook_mb} MB limit: "
+                        "clear its outputs (Kernel > Restart Kernel and Clear Outputs) and submit again")
+    if size == 0:
+        return [], [], "the submission is an empty file"
+    try:
+        text = path.read_bytes().decode("utf-8")
+        raw = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return [], [], f"the submission is not a valid notebook file (not JSON: {_first_line(exc)})"
+    if not isinstance(raw, dict):
+        return [], [], "the submission is not a notebook (its JSON is not an object)"
+    try:
+        with warnings.catch_warnings():  # duplicate cell ids and the like: nbformat repairs them
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:
+        return [], [], f"the submission is not a notebook nbformat can read ({type(exc).__name__}: {_first_line(exc)})"
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list) or not cells:
+        return [], [], "the submission has no cells"
+    code, ids = [], []
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            continue
+        grade_id = _nbgrader(cell).get("grade_id")
+        if isinstance(grade_id, str):
+            ids.append(grade_id)
+        if cell.get("cell_type") != "code" or _is_submission_test_cell(cell):
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        if not isinstance(source, str) or not source.strip():
+            continue
+        label = f"cell {index}" + (f" ({grade_id})" if isinstance(grade_id, str) else "")
+        code.append((label, source))
+    return code, ids, None
+
+
+def _verdict(cell: TestCell, passed: bool, message: str) -> dict:
+    return {"grade_id": cell.grade_id, "score": cell.points if passed else 0.0, "max_score": cell.points,
+            "passed": passed, "message": message[:MAX_MESSAGE]}
+
+
+def _rng(seed: int, grade_id: str, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(f"{grade_id}/{name}".encode())])
+
+
+def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox: Sandbox, seed: int,
+                   limits: Limits) -> dict:
+    """Run one test cell's hidden tests; raise KernelDied when the kernel dies meanwhile."""
+    student._ag_set_deadline(time.monotonic() + limits.test_timeout_s)
+    try:
+        for test in cell.tests:
+            object.__setattr__(student, "_ag_last_call", "")
+            kwargs = {"reference": suite.reference()} if test.wants_reference else {}
+            message = None
+            try:
+                test.fn(student, _rng(seed, cell.grade_id, test.name), **kwargs)
+            except KernelDied:
+                raise
+            except (RemoteTimeout, RemoteError, NameMissing) as exc:
+                message = str(exc)
+            except AssertionError as exc:
+                last = student._ag_last_call
+                message = str(exc) or (f"a hidden check failed after calling {last}" if last else "a hidden check failed")
+            except Exception as exc:
+                last = student._ag_last_call
+                message = f"{type(exc).__name__}: {exc}" + (f" (checking what {last} returned)" if last else "")
+            if not sandbox.alive():
+                raise KernelDied(sandbox.death_reason())
+            if message is not None:
+                return _verdict(cell, False, message)
+        return _verdict(cell, True, "passed")
+    finally:
+        student._ag_set_deadline(None)
+        if sandbox.alive():
+            try:
+                student._ag_restore()
+            except (RemoteError, RemoteTimeout, KernelDied):
+                pass  # the next test cell's calls will say what is wrong
+
+
+def _data_files(source: Path, limit: int = 64 << 20) -> dict[str, Path]:
+    """Files released beside the lab notebook (data a notebook may open by relative path)."""
+    out, total = {}, 0
+    for path in sorted(source.parent.iterdir()):
+        if path.is_file() and path.suffix != ".ipynb" and not path.name.startswith("."):
+            total += path.stat().st_size
+            if total > limit:
+                break
+            out[path.name] = path
+    return out
+
+
+def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, limits: Limits | None = None,
+                   seed: int | None = None, hide=(), confine: bool | None = None) -> dict:
+    """Grade one submitted notebook of `lab`; see the module docstring for the result.
+
+    Parameters
+    ----------
+    lab : str
+        The lab's folder name, e.g. ``"01_perceptron"``.
+    submission : Path
+        The student's notebook. Whatever it holds, a grade comes back.
+    source : Path, optional
+        The instructor notebook (default solutions/<lab>/<lab>.ipynb).
+    limits : Limits, optional
+    seed : int, optional
+        Seeds the hidden tests' inputs (default: random, reported as ``"seed"``).
+    hide : iterable of Path
+        More paths the kernel must not see (a course directory, other submissions).
+    confine : bool, optional
+        Passed to `Sandbox` (None: confine where the platform allows).
+
+    Raises
+    ------
+    GradingError
+        Unknown lab or missing submission file.
+    HiddenTestError
+        The source notebook's tests cannot be graded (an instructor's error).
+    """
+    started = time.monotonic()
+    limits = limits or Limits()
+    source = Path(source) if source is not None else find_source(lab)
+    submission = Path(submission)
+    if not submission.is_file():
+        raise GradingError(f"no such submission file: {submission}")
+    suite = load_suite(source, lab)
+    seed = secrets.randbelow(2**31) if seed is None else int(seed)
+    verdicts: dict[str, dict] = {}
+    errors: list[str] = []
+    info = {"kernels": 0, "sandbox": {"confined": confinement_available()[0]}}
+
+    code, ids, problem = read_submission(submission, limits)
+    if problem is not None:
+        errors.append(problem)
+        for cell in suite.cells:
+            verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: {problem}")
+    else:
+        missing = [c.grade_id for c in suite.cells if c.grade_id not in ids]
+        if missing:
+            errors.append(f"the submission has no cell with grade_id {', '.join(missing)} (nbgrader metadata lost or "
+                          "edited?); graded from the instructor's notebook anyway")
+        _grade(suite, code, source, limits, seed, [source.parent, *hide], confine, verdicts, errors, info)
+
+    tests = [verdicts.get(c.grade_id) or _verdict(c, False, "not graded") for c in suite.cells]
+    if len(errors) > MAX_ERRORS:
+        errors = errors[:MAX_ERRORS] + [f"... and {len(errors) - MAX_ERRORS} more errors"]
+    return {
+        "lab": lab,
+        "score": float(sum(t["score"] for t in tests)),
+        "max_score": suite.max_score,
+        "tests": tests,
+        "errors": errors,
+        "seed": seed,
+        "elapsed_s": round(time.monotonic() - started, 3),
+        **info,
+    }
+
+
+def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limits, seed: int, hide: list,
+           confine, verdicts: dict, errors: list[str], info: dict) -> None:
+    """Execute the submission and run the pending test cells, restarting the kernel after deaths."""
+    pending = list(suite.cells)
+    skip: set[int] = set()
+    restarts = 0
+    first_run = True
+    files = _data_files(source)
+    while pending:
+        death = None  # (where, reason, retry) when the kernel died in this run; retry: a fresh kernel may help
+        try:
+            with Sandbox(files, limits=limits, hide=hide, confine=confine) as sandbox:
+                info["kernels"] += 1
+                info["sandbox"] = sandbox.protections
+                student = RemoteStudent(sandbox)
+                student._ag_install()
+                death = _execute_cells(sandbox, code, skip, limits, errors if first_run else [])
+                first_run = False
+                if death is None:
+                    try:
+                        student._ag_ensure()
+                    except KernelDied as exc:
+                        # Nothing of the grader's was running: a timer or a thread of the notebook killed it,
+                        # and would again in a fresh kernel.
+                        death = ("after the notebook ran", exc.reason, False)
+                while death is None and pending:
+                    cell = pending[0]
+                    try:
+                        verdicts[cell.grade_id] = _run_test_cell(cell, suite, student, sandbox, seed, limits)
+                    except KernelDied as exc:
+                        verdicts[cell.grade_id] = _verdict(cell, False,
+                                                           f"the kernel died while running {cell.grade_id}: {exc.reason}")
+                        death = (f"while running {cell.grade_id}", exc.reason, True)
+                    pending.pop(0)
+        except SandboxError as exc:
+            errors.append(f"the kernel could not be started: {exc}")
+            for cell in pending:
+                verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: the kernel could not be started ({exc})")
+            return
+        except KernelDied as exc:  # before the notebook ran: while installing the grader's helper
+            death = ("while starting", exc.reason, False)
+        except (RemoteError, RemoteTimeout) as exc:
+            death = ("while starting", str(exc), False)
+        if death is None:
+            return
+        where, reason, retry = death
+        restarts += 1
+        if retry and restarts <= limits.max_restarts:
+            errors.append(f"the kernel died {where}: {reason}; grading went on in a fresh kernel")
+            continue
+        errors.append(f"the kernel died {where}: {reason}")
+        why = f"the kernel died {where} ({reason})" + (f"; {restarts} kernels died" if retry else "")
+        for cell in pending:
+            verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: {why}")
+        return
+
+
+def _execute_cells(sandbox: Sandbox, code: list[tuple[str, str]], skip: set[int], limits: Limits,
+                   errors: list[str]) -> tuple[str, str, bool] | None:
+    """Run the submission's cells; return (where, reason, True) if the kernel died (that cell joins `skip`)."""
+    deadline = time.monotonic() + limits.notebook_timeout_s
+    for position, (label, source) in enumerate(code):
+        if position in skip:
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            errors.append(f"the notebook ran out of time ({limits.notebook_timeout_s:g} s); "
+                          f"{label} and the cells after it were not run")
+            return None
+        timeout = min(limits.cell_timeout_s, left)
+        try:
+            result = sandbox.execute(source, timeout=timeout)
+        except KernelDied as exc:
+            skip.add(position)  # the fresh kernel runs the notebook without this cell
+            return (f"while running {label}", exc.reason, True)
+        if result.status == "timeout":
+            errors.append(f"{label}: interrupted after {timeout:g} s (time limit)")
+        elif result.status == "error":
+            detail = _first_line(result.evalue)
+            errors.append(f"{label}: {result.ename}" + (f": {detail}" if detail else ""))
+    return None

@@ -1,0 +1,543 @@
+"""A handle on a student's kernel: call its functions on inputs the grader chooses, get plain data back.
+
+Hidden tests run in the grading process and see the notebook through a
+`RemoteStudent`::
+
+    got = student.sigmoid(z)            # z is sent, sigmoid runs in the kernel, the result comes back
+    layer = student.MyDenseLayerTorch(3, 2)
+    layer.W.shape, layer(X)             # objects stay in the kernel; attributes and calls go through
+
+Wire format (JSON text both ways; the same for arguments and results)
+-----------------------------------------------------------------------
+``None``, bools, ints, floats (NaN and infinities included) and strings are
+themselves; lists are JSON arrays; every JSON object is one of these markers:
+
+* ``{"__ndarray__": base64, "dtype": name, "shape": [...]}`` plus optional
+  ``"framework": "torch" | "tensorflow"`` and ``"scalar": true`` (a numpy
+  scalar); dtypes: bool, (u)int8-64, float16-64, complex64/128, little-endian;
+* ``{"__tuple__": [...]}``, ``{"__dict__": {str: value}}``, ``{"__complex__": [re, im]}``;
+* ``{"__handle__": id, "type": "module.Qualname", "mro": [names]}``: an
+  object kept in the kernel (functions, layers, anything that is not plain
+  data); `RemoteObject.__type_names__` gives the names of its classes, which
+  ``course_utils.checks.type_names`` reports;
+* ``{"__callable__": "numpy.tanh"}`` (arguments only): a function resolved
+  in the kernel against an allow-list of modules (`CALLABLE_MODULES`).
+
+The grader decodes strictly: at most ``max_reply_bytes`` of JSON, nesting
+depth 32, one million items, whitelisted dtypes whose byte count matches
+the shape, no pickle, nothing evaluated. Arrays come back as `RemoteArray`
+(a numpy array with a ``__framework__`` attribute: "numpy", "torch" or
+"tensorflow", which ``course_utils.checks.framework_of`` reports).
+
+Errors: an exception of a common builtin type raised by the student's code
+is raised here as a subclass of that type and of `RemoteError` (so
+``except ValueError`` works); any other exception is a `RemoteError`; a
+name the notebook does not define raises `NameMissing` (an
+``AssertionError`` and an ``AttributeError``, so ``hasattr`` works); a call
+that does not return in time raises `RemoteTimeout`; a dead kernel raises
+`KernelDied`. Messages say what was called (arrays by shape and dtype only,
+so hidden inputs are not revealed).
+
+Trust: expected values are computed in the grader and never sent to the
+kernel. A submission that tampers with the helper can only make its own
+answers wrong or missing.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from autograder.sandbox import KernelDied, Sandbox
+
+__all__ = [
+    "CALLABLE_MODULES",
+    "KernelDied",
+    "NameMissing",
+    "RemoteArray",
+    "RemoteError",
+    "RemoteObject",
+    "RemoteProtocolError",
+    "RemoteStudent",
+    "RemoteTimeout",
+    "as_framework",
+    "decode",
+    "encode",
+    "ref",
+]
+
+MIME = "application/x-autograder+json"
+DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                    "float16", "float32", "float64", "complex64", "complex128"})
+FRAMEWORKS = ("numpy", "torch", "tensorflow")
+CALLABLE_MODULES = ("numpy", "math", "builtins", "torch", "torch.nn", "torch.nn.functional",
+                    "tensorflow", "tensorflow.math", "tensorflow.nn", "keras.activations", "keras.ops")
+MAX_DEPTH = 32
+MAX_ITEMS = 1_000_000
+MAX_NDIM = 32
+# Builtin exceptions re-raised as themselves (a subclass that is also a RemoteError).
+BUILTIN_EXCEPTIONS = {e.__name__: e for e in (
+    ArithmeticError, AssertionError, AttributeError, FloatingPointError, ImportError, IndexError, KeyError,
+    LookupError, MemoryError, ModuleNotFoundError, NameError, NotImplementedError, OverflowError,
+    RecursionError, RuntimeError, TypeError, UnboundLocalError, ValueError, ZeroDivisionError)}
+_KERNEL_SIDE = Path(__file__).with_name("_kernel_side.py")
+
+
+class RemoteError(Exception):
+    """The student's code raised an exception (``remote_type`` names it) or sent something unusable."""
+
+    remote_type = "Exception"
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
+class RemoteProtocolError(RemoteError):
+    """The kernel's answer broke the protocol: too large, malformed, a dtype not allowed, a missing helper."""
+
+    remote_type = "ProtocolError"
+
+
+class RemoteTimeout(TimeoutError):
+    """A call into the kernel did not return within its time limit (the kernel was interrupted)."""
+
+
+class NameMissing(AssertionError, AttributeError):
+    """The notebook does not define a name a test needs."""
+
+
+_remote_builtins: dict[str, type] = {}
+
+
+def _remote_exception(type_name: str, module: str, message: str) -> Exception:
+    builtin = BUILTIN_EXCEPTIONS.get(type_name) if module == "builtins" else None
+    if builtin is None:
+        exc = RemoteError(message)
+        exc.remote_type = f"{module}.{type_name}" if module not in ("builtins", "__main__", "") else type_name
+        return exc
+    cls = _remote_builtins.get(type_name)
+    if cls is None:
+        cls = type(f"Remote{type_name}", (builtin, RemoteError), {"remote_type": type_name, "__str__": RemoteError.__str__,
+                                                                   "__module__": __name__})
+        _remote_builtins[type_name] = cls
+    return cls(message)
+
+
+def _clean(text, limit: int = 500) -> str:
+    text = text if isinstance(text, str) else ""
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text[:limit])
+    return text.strip()
+
+
+# ----------------------------------------------------------------- arrays
+class RemoteArray(np.ndarray):
+    """A numpy array that came from (or goes to) the kernel; ``__framework__`` says what it was there."""
+
+    __framework__ = "numpy"
+
+    def __array_finalize__(self, obj):
+        self.__framework__ = getattr(obj, "__framework__", "numpy")
+
+
+def as_framework(x, framework: str) -> RemoteArray:
+    """`x` as an array that arrives in the kernel as a tensor of `framework` ("numpy", "torch" or "tensorflow")."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
+    out = np.array(x).view(RemoteArray)
+    out.__framework__ = framework
+    return out
+
+
+# ------------------------------------------------------- grader -> kernel
+_callable_names: dict[int, tuple[object, str]] = {}
+_scanned: set[str] = set()
+
+
+def _callable_name(fn) -> str | None:
+    for module in CALLABLE_MODULES:
+        if module in _scanned or module not in sys.modules:
+            continue
+        _scanned.add(module)
+        try:
+            members = list(vars(sys.modules[module]).items())
+        except TypeError:
+            continue
+        for attr, value in members:
+            if not attr.startswith("_") and callable(value) and id(value) not in _callable_names:
+                _callable_names[id(value)] = (value, f"{module}.{attr}")
+    found = _callable_names.get(id(fn))
+    return found[1] if found is not None and found[0] is fn else None
+
+
+def _array_marker(a: np.ndarray, framework: str, scalar: bool = False) -> dict:
+    if a.dtype.name not in DTYPES:
+        raise TypeError(f"cannot send an array of dtype {a.dtype} to the kernel (allowed: {', '.join(sorted(DTYPES))})")
+    a = np.array(a, dtype=a.dtype.newbyteorder("<"), order="C", copy=None)
+    out = {"__ndarray__": base64.b64encode(a.tobytes()).decode("ascii"), "dtype": a.dtype.name, "shape": list(a.shape)}
+    if framework != "numpy":
+        out["framework"] = framework
+    if scalar:
+        out["scalar"] = True
+    return out
+
+
+def encode(x, *, student: "RemoteStudent | None" = None, depth: int = 0):
+    """Encode an argument for the kernel (see the module docstring); raises TypeError for what cannot go."""
+    if depth > MAX_DEPTH:
+        raise TypeError("argument nested too deeply")
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, RemoteObject):
+        if student is not None and x._ag_student is not student:
+            raise TypeError("this remote object belongs to another kernel")
+        return {"__handle__": x._ag_id}
+    if isinstance(x, np.generic):
+        return _array_marker(np.asarray(x), "numpy", scalar=True)
+    if isinstance(x, int):
+        return int(x)
+    if isinstance(x, float):
+        return float(x)
+    if isinstance(x, complex):
+        return {"__complex__": [x.real, x.imag]}
+    if isinstance(x, np.ndarray):
+        return _array_marker(x.view(np.ndarray), getattr(x, "__framework__", "numpy"))
+    root = type(x).__module__.partition(".")[0]
+    if root in ("torch", "tensorflow", "keras") and hasattr(x, "numpy") and hasattr(x, "shape"):
+        from course_utils.checks import as_array, framework_of
+
+        return _array_marker(as_array(x), framework_of(x))
+    if isinstance(x, tuple):
+        return {"__tuple__": [encode(v, student=student, depth=depth + 1) for v in x]}
+    if isinstance(x, list):
+        return [encode(v, student=student, depth=depth + 1) for v in x]
+    if isinstance(x, dict):
+        if not all(isinstance(k, str) for k in x):
+            raise TypeError("only dicts with str keys can be sent to the kernel")
+        return {"__dict__": {k: encode(v, student=student, depth=depth + 1) for k, v in x.items()}}
+    if callable(x):
+        name = _callable_name(x)
+        if name is None:
+            raise TypeError(f"cannot send {x!r} to the kernel: only functions of {', '.join(CALLABLE_MODULES)} "
+                            "travel (by name), or the kernel's own objects")
+        return {"__callable__": name}
+    raise TypeError(f"cannot send a {type(x).__name__} to the kernel")
+
+
+# ------------------------------------------------------- kernel -> grader
+class _Budget:
+    def __init__(self):
+        self.items = 0
+
+    def spend(self, n: int = 1):
+        self.items += n
+        if self.items > MAX_ITEMS:
+            raise RemoteProtocolError(f"the answer holds more than {MAX_ITEMS} items")
+
+
+def _decode_array(x: dict) -> np.ndarray:
+    keys = set(x)
+    if not {"__ndarray__", "dtype", "shape"} <= keys <= {"__ndarray__", "dtype", "shape", "framework", "scalar"}:
+        raise RemoteProtocolError(f"malformed array marker (keys {sorted(keys)})")
+    dtype, shape, data = x["dtype"], x["shape"], x["__ndarray__"]
+    framework = x.get("framework", "numpy")
+    if type(dtype) is not str or dtype not in DTYPES:
+        raise RemoteProtocolError(f"dtype {str(dtype)[:40]!r} is not allowed")
+    if framework not in FRAMEWORKS:
+        raise RemoteProtocolError(f"unknown framework {str(framework)[:40]!r}")
+    if type(shape) is not list or len(shape) > MAX_NDIM or not all(type(d) is int and d >= 0 for d in shape):
+        raise RemoteProtocolError("malformed array shape")
+    if type(data) is not str:
+        raise RemoteProtocolError("array data must be base64 text")
+    dt = np.dtype(dtype).newbyteorder("<")
+    if math.prod(shape) * dt.itemsize != (len(data) // 4) * 3 - data[-2:].count("="):
+        raise RemoteProtocolError(f"array data does not match shape {tuple(shape)} and dtype {dtype}")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise RemoteProtocolError("array data is not valid base64") from None
+    a = np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+    if x.get("scalar", False) is True:
+        if shape or framework != "numpy":
+            raise RemoteProtocolError("malformed scalar marker")
+        return a[()]
+    out = a.view(RemoteArray)
+    out.__framework__ = framework
+    return out
+
+
+def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", _depth: int = 0, _budget=None):
+    """Decode a value the kernel sent, strictly; raises `RemoteProtocolError` for anything unexpected."""
+    budget = _budget or _Budget()
+    budget.spend()
+    if _depth > MAX_DEPTH:
+        raise RemoteProtocolError("the answer is nested too deeply")
+    t = type(x)
+    if x is None or t is bool or t is float or t is str:
+        return x
+    if t is int:
+        if abs(x) >= 1 << 256:
+            raise RemoteProtocolError("an integer too large")
+        return x
+    if t is list:
+        budget.spend(len(x))
+        return [decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x]
+    if t is not dict:
+        raise RemoteProtocolError(f"unexpected JSON value of type {t.__name__}")
+    if "__ndarray__" in x:
+        return _decode_array(x)
+    keys = set(x)
+    if keys == {"__tuple__"} and type(x["__tuple__"]) is list:
+        budget.spend(len(x["__tuple__"]))
+        return tuple(decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x["__tuple__"])
+    if keys == {"__dict__"} and type(x["__dict__"]) is dict:
+        budget.spend(len(x["__dict__"]))
+        return {k: decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget)
+                for k, v in x["__dict__"].items()}
+    if keys == {"__complex__"}:
+        parts = x["__complex__"]
+        if type(parts) is list and len(parts) == 2 and all(type(p) in (int, float) for p in parts):
+            return complex(*parts)
+    if keys in ({"__handle__", "type"}, {"__handle__", "type", "mro"}) and type(x["__handle__"]) is int \
+            and type(x["type"]) is str:
+        if student is None:
+            raise RemoteProtocolError("a remote object where only data was expected")
+        mro = x.get("mro", [x["type"]])
+        if type(mro) is not list or len(mro) > 64 or not all(type(n) is str for n in mro):
+            raise RemoteProtocolError("malformed type names of a remote object")
+        return RemoteObject(student, x["__handle__"], _clean(x["type"], 200), origin,
+                            tuple(_clean(n, 200) for n in mro))
+    raise RemoteProtocolError(f"unexpected marker {sorted(keys)[:5]}")
+
+
+# ------------------------------------------------------- describing calls
+def _describe(x, depth: int = 0) -> str:
+    """Short text for an argument that names its kind, not its (possibly hidden) values."""
+    if isinstance(x, RemoteObject):
+        return x._ag_origin if len(x._ag_origin) <= 60 else f"<{x._ag_type}>"
+    if isinstance(x, np.ndarray):
+        framework = getattr(x, "__framework__", "numpy")
+        kind = {"torch": "tensor", "tensorflow": "tf tensor"}.get(framework, "array")
+        return f"<{kind} {tuple(x.shape)} {x.dtype}>"
+    if x is None or isinstance(x, (bool, int, np.integer)):
+        return repr(x if not isinstance(x, np.integer) else int(x))
+    if isinstance(x, (float, np.floating)):
+        return "<float>"
+    if isinstance(x, str):
+        return repr(x) if len(x) <= 20 else repr(x[:17] + "...")
+    if isinstance(x, (tuple, list)):
+        if depth or len(x) > 4:
+            return f"<{type(x).__name__} of {len(x)}>"
+        inner = ", ".join(_describe(v, depth + 1) for v in x)
+        return f"({inner}{',' if len(x) == 1 else ''})" if isinstance(x, tuple) else f"[{inner}]"
+    if callable(x):
+        return getattr(x, "__name__", "<function>")
+    return f"<{type(x).__name__}>"
+
+
+def _describe_call(origin: str, args, kwargs) -> str:
+    parts = [_describe(a) for a in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()]
+    return f"{origin}({', '.join(parts)})"
+
+
+def _forbidden(name: str) -> bool:
+    # Dunder names are never forwarded: numpy reads __array_interface__ & co. from instances, and a
+    # kernel that answered those could make the grader read arbitrary memory.
+    return name.startswith("__") or name.startswith("_ag_") or name.startswith("_repr_") or name.startswith("_ipython")
+
+
+# ------------------------------------------------------------- the handles
+class RemoteStudent:
+    """The notebook's names, as attributes: ``student.sigmoid(z)``.
+
+    Parameters
+    ----------
+    sandbox : Sandbox
+        A started sandbox; `install` puts the kernel-side helper into it.
+    call_timeout_s : float
+        Wall-time limit of one call (default: the sandbox's ``Limits.call_timeout_s``).
+    max_reply_bytes : int
+        Largest answer accepted (default: ``Limits.reply_mb``).
+    """
+
+    def __init__(self, sandbox: Sandbox, *, call_timeout_s: float | None = None, max_reply_bytes: int | None = None):
+        d = object.__setattr__
+        d(self, "_ag_sandbox", sandbox)
+        d(self, "_ag_call_timeout", call_timeout_s or sandbox.limits.call_timeout_s)
+        d(self, "_ag_max_bytes", max_reply_bytes or sandbox.limits.reply_mb << 20)
+        d(self, "_ag_name", "__autograder_" + secrets.token_hex(8) + "__")
+        d(self, "_ag_deadline", None)
+        d(self, "_ag_last_call", "")
+
+    # --- plumbing
+    def _ag_install(self) -> None:
+        """Inject the helper (before the submission runs, so it holds unpatched tools)."""
+        source = _KERNEL_SIDE.read_text()
+        code = ("(lambda src, ns: (exec(compile(src, '<autograder>', 'exec'), ns), "
+                f"ns['install'](__import__('IPython').get_ipython(), {self._ag_name!r}, {MIME!r}, {self._ag_max_bytes})))"
+                f"({source!r}, {{'__name__': '_autograder_kernel_side'}})")
+        result = self._ag_sandbox.execute(code, timeout=self._ag_sandbox.limits.startup_timeout_s, silent=True,
+                                          store_history=False)
+        if result.status != "ok":
+            raise RemoteProtocolError(f"the grader's helper could not be installed: {result.ename}: {result.evalue}")
+
+    def _ag_ensure(self) -> None:
+        """Check the helper answers; reinstall it when the notebook removed or broke it."""
+        try:
+            if self._ag_request({"op": "ping"}, "ping", timeout=10) == "pong":
+                return
+        except (RemoteError, RemoteTimeout):
+            pass
+        self._ag_install()
+
+    def _ag_set_deadline(self, deadline: float | None) -> None:
+        """Make every later call fail with RemoteTimeout after `deadline` (time.monotonic())."""
+        object.__setattr__(self, "_ag_deadline", deadline)
+
+    def _ag_request(self, request: dict, call: str, *, timeout: float | None = None):
+        object.__setattr__(self, "_ag_last_call", call)
+        limit = timeout or self._ag_call_timeout
+        if self._ag_deadline is not None:
+            left = self._ag_deadline - time.monotonic()
+            if left <= 0:
+                raise RemoteTimeout(f"the test ran out of time before calling {call}")
+            limit = min(limit, left)
+        nonce = secrets.token_hex(8)
+        text = json.dumps(request, allow_nan=True)
+        expression = f"{self._ag_name}({nonce!r}, {text!r})"
+        result = self._ag_sandbox.execute("", timeout=limit, silent=True, store_history=False,
+                                          user_expressions={"r": expression})
+        if result.status == "timeout":
+            raise RemoteTimeout(f"{call} did not return within {limit:.3g} s")
+        if result.status != "ok":
+            raise RemoteProtocolError(f"the kernel refused the call to {call}: {result.ename}: {_clean(result.evalue, 200)}")
+        return self._ag_answer(result.user_expressions or {}, nonce, call)
+
+    def _ag_answer(self, expressions: dict, nonce: str, call: str):
+        entry = expressions.get("r")
+        if not isinstance(entry, dict):
+            raise RemoteProtocolError(f"no answer from the kernel for {call} (did the notebook replace the grader's helper?)")
+        if entry.get("status") != "ok":
+            ename = _clean(entry.get("ename"), 100)
+            raise RemoteProtocolError(f"the grader's helper in the kernel failed while calling {call} ({ename}: "
+                                      f"{_clean(entry.get('evalue'), 200)}); did the notebook replace it?")
+        data = entry.get("data")
+        text = data.get(MIME) if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            raise RemoteProtocolError(f"no answer from the kernel for {call} (did the notebook replace the grader's helper?)")
+        if len(text) > self._ag_max_bytes * 4 // 3 + 4096:
+            raise RemoteProtocolError(f"{call} returned more than {self._ag_max_bytes >> 20} MB")
+        try:
+            answer = json.loads(text)
+        except (ValueError, RecursionError):
+            raise RemoteProtocolError(f"the answer to {call} is not valid JSON or is nested too deeply") from None
+        if type(answer) is not dict or answer.get("nonce") != nonce:
+            raise RemoteProtocolError(f"the answer to {call} does not belong to this call")
+        if answer.get("ok") is True and "value" in answer:
+            try:
+                return decode(answer["value"], student=self, origin=call)
+            except RecursionError:
+                raise RemoteProtocolError(f"the answer to {call} is nested too deeply") from None
+            except RemoteProtocolError as exc:
+                raise RemoteProtocolError(f"{call} returned something the grader cannot accept: {exc}") from None
+        if answer.get("ok") is False and isinstance(answer.get("missing"), str):
+            name = _clean(answer["missing"], 100)
+            raise NameMissing(f"`{name}` is not defined: run (or fix) the cell that defines it")
+        error = answer.get("error")
+        if answer.get("ok") is False and isinstance(error, dict):
+            type_name = _clean(error.get("type"), 100) or "Exception"
+            module = _clean(error.get("module"), 100)
+            message = _clean(error.get("message"), 500)
+            if module == "autograder" and type_name == "ReplyTooLarge":
+                raise RemoteProtocolError(f"{call}: {message}")
+            raise _remote_exception(type_name, module, f"{call} raised {type_name}" + (f": {message}" if message else ""))
+        raise RemoteProtocolError(f"malformed answer to {call}")
+
+    def _ag_call(self, target: dict, origin: str, args, kwargs):
+        call = _describe_call(origin, args, kwargs)
+        request = {"op": "call", "target": target,
+                   "args": [encode(a, student=self) for a in args],
+                   "kwargs": {k: encode(v, student=self) for k, v in kwargs.items()}}
+        return self._ag_request(request, call)
+
+    def _ag_restore(self) -> None:
+        """Undo every `use_reference` (called after each test cell)."""
+        self._ag_request({"op": "restore"}, "restoring the notebook's names", timeout=10)
+
+    # --- what hidden tests use
+    def use_reference(self, name: str, source: str) -> None:
+        """Replace the notebook's `name` by the function `source` defines, until the test cell ends.
+
+        Same contract as ``course_utils.checks`` in-kernel: an exercise that builds on an earlier one
+        is graded on its own. `source` is executed in the kernel, so the student's code can see it:
+        use it only for exercises whose own test runs earlier in the notebook.
+        """
+        if not isinstance(name, str) or not isinstance(source, str):
+            raise TypeError("use_reference(name, source) takes two strings")
+        self._ag_request({"op": "use_reference", "name": name, "source": source}, f"use_reference({name!r})")
+
+    def __getattr__(self, name: str):
+        if _forbidden(name):
+            raise AttributeError(name)
+        return self._ag_request({"op": "get", "name": name}, name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("hidden tests read the notebook's names; they must not change them")
+
+    def __dir__(self):
+        return []
+
+    def __repr__(self):
+        return "<the student's notebook>"
+
+
+class RemoteObject:
+    """An object that lives in the kernel (a function, a layer …): call it, read its attributes."""
+
+    __slots__ = ("_ag_student", "_ag_id", "_ag_type", "_ag_origin", "_ag_mro")
+
+    def __init__(self, student: RemoteStudent, handle: int, type_name: str, origin: str, mro: tuple = ()):
+        s = object.__setattr__
+        s(self, "_ag_student", student)
+        s(self, "_ag_id", handle)
+        s(self, "_ag_type", type_name)
+        s(self, "_ag_origin", origin)
+        s(self, "_ag_mro", mro or (type_name,))
+
+    @property
+    def __type_names__(self) -> list[str]:
+        """Qualified names of the remote object's classes, most specific first (``course_utils.checks.type_names``)."""
+        return list(self._ag_mro)
+
+    def __getattr__(self, name: str):
+        if _forbidden(name):
+            raise AttributeError(name)
+        return self._ag_student._ag_request({"op": "getattr", "handle": self._ag_id, "name": name},
+                                            f"{self._ag_origin}.{name}")
+
+    def __call__(self, *args, **kwargs):
+        return self._ag_student._ag_call({"handle": self._ag_id}, self._ag_origin, args, kwargs)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("remote objects are read-only")
+
+    def __repr__(self):
+        return f"<{self._ag_type} in the student's kernel, from {self._ag_origin}>"
+
+    __str__ = __repr__
+
+
+def ref(owner: RemoteStudent | RemoteObject, name: str) -> RemoteObject:
+    """``owner.name`` as a `RemoteObject` even when it is plain data (e.g. a parameter to pass back later)."""
+    if _forbidden(name):
+        raise AttributeError(name)
+    if isinstance(owner, RemoteStudent):
+        return owner._ag_request({"op": "get", "name": name, "keep": True}, name)
+    return owner._ag_student._ag_request({"op": "getattr", "handle": owner._ag_id, "name": name, "keep": True},
+                                         f"{owner._ag_origin}.{name}")

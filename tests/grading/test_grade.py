@@ -1,0 +1,187 @@
+"""`grade_notebook` and `python -m autograder grade`: honest submissions, unreadable files, the CLI contract."""
+from __future__ import annotations
+
+import json
+import time
+
+import nbformat
+import pytest
+
+from autograder import cli
+from autograder.grading import GradingError, grade_notebook
+from autograder.hidden import HiddenTestError, load_suite
+from autograder.sandbox import Limits
+from tests.conftest import ROOT
+from tests.files.fixture_lab import LAB, release, source_notebook, with_solution, write_lab
+
+FAST = Limits(cell_timeout_s=10, call_timeout_s=5, test_timeout_s=20, notebook_timeout_s=60, memory_mb=1024)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """The fixture lab's source notebook, written to a scratch solutions/ folder."""
+    return write_lab(tmp_path_factory.mktemp("course"))
+
+
+def grade(lab, nb, tmp_path, name="submission.ipynb", **kwargs):
+    path = tmp_path / name
+    if isinstance(nb, (bytes, str)):
+        path.write_bytes(nb if isinstance(nb, bytes) else nb.encode())
+    else:
+        nbformat.write(nb, path)
+    kwargs.setdefault("limits", FAST)
+    kwargs.setdefault("seed", 0)
+    return grade_notebook(LAB, path, source=lab, **kwargs)
+
+
+def scores(result):
+    return {t["grade_id"]: t["score"] for t in result["tests"]}
+
+
+def test_solution_scores_full_marks(lab, tmp_path):
+    """Does the instructor's own notebook get every point, in the issue's JSON shape?"""
+    result = grade(lab, source_notebook(), tmp_path)
+    assert result["score"] == result["max_score"] == 5.0
+    assert [t["grade_id"] for t in result["tests"]] == ["test_sigmoid", "test_perceptron"]
+    assert all(t["passed"] and t["score"] == t["max_score"] for t in result["tests"])
+    assert set(result) >= {"lab", "score", "max_score", "tests", "errors", "sandbox", "seed"}
+    assert result["errors"] == []
+    assert json.loads(json.dumps(result)) == result
+
+
+def test_release_scores_zero_with_messages(lab, tmp_path):
+    """Does the untouched student notebook score 0, each test saying that the stub raised NotImplementedError?"""
+    result = grade(lab, release(source_notebook()), tmp_path)
+    assert result["score"] == 0 and result["max_score"] == 5.0
+    for test in result["tests"]:
+        assert not test["passed"] and "NotImplementedError" in test["message"]
+    assert "sigmoid(<array (3, 4) float64>)" in result["tests"][0]["message"]
+
+
+def test_one_wrong_function_loses_only_its_points(lab, tmp_path):
+    """Does a sigmoid with the wrong sign lose test_sigmoid's 2 points and nothing else?"""
+    result = grade(lab, with_solution(source_notebook(), "sigmoid", "return 1 / (1 + np.exp(z))"), tmp_path)
+    assert scores(result) == {"test_sigmoid": 0.0, "test_perceptron": 3.0}
+    assert "sigmoid(z) on a (3, 4) array returned" in result["tests"][0]["message"]
+
+
+def test_correct_but_different_implementation_passes(lab, tmp_path):
+    """Does a right answer written another way (float32, prints, a helper) keep full marks?"""
+    body = "def _half(x):\n    return 0.5 * x\nprint('computing')\nreturn (0.5 + _half(np.tanh(_half(z)))).astype(np.float32)"
+    result = grade(lab, with_solution(source_notebook(), "sigmoid", body), tmp_path)
+    assert result["score"] == 5.0, result["tests"]
+
+
+def test_cell_errors_are_recorded_and_execution_goes_on(lab, tmp_path):
+    """Is a failing cell's error listed (first line) while the cells after it still run?"""
+    nb = source_notebook()
+    nb.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('oops\\nsecond line')"))
+    result = grade(lab, nb, tmp_path)
+    assert result["score"] == 5.0
+    assert result["errors"] == ["cell 2: RuntimeError: oops"]
+
+
+def test_seed_is_reported_and_reproducible(lab, tmp_path):
+    """Is a random seed drawn and reported when none is given, and does the same seed give the same messages?"""
+    wrong = with_solution(source_notebook(), "sigmoid", "return 1 / (1 + np.exp(z))")
+    first = grade(lab, wrong, tmp_path, seed=None)
+    again = grade(lab, wrong, tmp_path, seed=first["seed"])
+    assert isinstance(first["seed"], int)
+    assert first["tests"][0]["message"] == again["tests"][0]["message"]
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"),
+    (b"{not json", "not a valid notebook file"),
+    (b"[1, 2]", "not a notebook"),
+    (json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}).encode(), "no cells"),
+    (b"\xff\xfe\x00garbage", "not a valid notebook file"),
+])
+def test_unreadable_submissions_score_zero_with_the_reason(lab, tmp_path, content, reason):
+    """Is an empty, non-JSON or cell-less file graded 0 with the reason in errors, never an exception?"""
+    result = grade(lab, content, tmp_path)
+    assert result["score"] == 0 and result["max_score"] == 5.0 and len(result["tests"]) == 2
+    assert reason in result["errors"][0]
+    assert all(reason in t["message"] for t in result["tests"])
+
+
+def test_nbformat3_submission_is_upgraded_and_graded(lab, tmp_path):
+    """Is an old nbformat 3 notebook converted and graded like its v4 equivalent?"""
+    v3 = nbformat.convert(source_notebook(), 3)
+    result = grade(lab, nbformat.writes(v3, version=3), tmp_path)
+    assert result["score"] == 5.0, result
+
+
+def test_oversized_submission_is_refused_quickly(lab, tmp_path):
+    """Is a notebook over the size limit graded 0 without being parsed?"""
+    nb = source_notebook()
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", text="x" * (3 << 20))]
+    start = time.monotonic()
+    result = grade(lab, nb, tmp_path, limits=Limits(notebook_mb=2))
+    assert time.monotonic() - start < 2
+    assert result["score"] == 0 and "more than the 2 MB limit" in result["errors"][0]
+
+
+def test_source_test_cell_without_hidden_tests_is_an_instructor_error(tmp_path):
+    """Does a test cell with only public checks fail loudly at load time, naming the cell?"""
+    nb = source_notebook()
+    nb.cells[3].source = "assert sigmoid(0) == 0.5"
+    path = tmp_path / "lab.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(HiddenTestError, match="test_sigmoid.*no hidden tests"):
+        load_suite(path)
+
+
+def test_only_hidden_test_functions_are_compiled(lab):
+    """Are the import and run_hidden_test lines of a hidden region left out of the grader's tests?"""
+    suite = load_suite(lab)
+    assert [[t.name for t in c.tests] for c in suite.cells] == [
+        ["hidden_test_sigmoid", "hidden_test_sigmoid_shape"], ["hidden_test_perceptron"]]
+    assert "run_hidden_test" not in suite.cells[0].tests[0].fn.__globals__
+
+
+def test_grading_errors_for_bad_invocations(lab, tmp_path):
+    """Does grade_notebook raise GradingError for an unknown lab or a missing file?"""
+    with pytest.raises(GradingError, match="unknown lab"):
+        grade_notebook("no_such_lab", tmp_path / "x.ipynb")
+    with pytest.raises(GradingError, match="no such submission"):
+        grade_notebook(LAB, tmp_path / "missing.ipynb", source=lab)
+
+
+# ------------------------------------------------------------------- CLI
+def test_cli_unknown_lab_and_missing_file_exit_2(capsys, tmp_path):
+    """Do an unknown lab and a missing file exit 2 with one `error:` line on stderr and nothing on stdout?"""
+    assert cli.main(["grade", "no_such_lab", str(tmp_path / "x.ipynb"), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: unknown lab") and err.count("\n") == 1
+    labs = sorted(p.parent.name for p in ROOT.glob("solutions/*/*.ipynb") if p.stem == p.parent.name)
+    if labs:
+        assert cli.main(["grade", labs[0], str(tmp_path / "missing.ipynb")]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("error: no such submission file")
+
+
+def test_cli_help_has_an_example(capsys):
+    """Does `grade --help` describe the command and show an example?"""
+    with pytest.raises(SystemExit):
+        cli.main(["grade", "--help"])
+    assert "example: python -m autograder grade" in capsys.readouterr().out
+
+
+LAB01 = ROOT / "solutions" / "01_perceptron" / "01_perceptron.ipynb"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not LAB01.exists(), reason="Lab 01 is not written yet")
+def test_lab01_solution_full_marks_and_release_zero(capsys, tmp_path):
+    """Does `grade 01_perceptron` give the solution full marks and the stubbed release 0, as one JSON object each?"""
+    assert cli.main(["grade", "01_perceptron", str(LAB01), "--json", "--seed", "0"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["score"] == result["max_score"] > 0, result
+    student = tmp_path / "01_perceptron.ipynb"
+    nbformat.write(release(nbformat.read(LAB01, as_version=4)), student)
+    assert cli.main(["grade", "01_perceptron", str(student), "--json"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    assert out.count("\n") == 1 and result["score"] == 0 and result["max_score"] > 0
+    assert all("NotImplementedError" in t["message"] for t in result["tests"]), result["tests"]

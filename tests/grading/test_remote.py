@@ -1,0 +1,292 @@
+"""The handle on a student's kernel: the wire format, its strict decoding, and calls into a live kernel."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import numpy as np
+import pytest
+
+from autograder import remote
+from autograder.remote import (KernelDied, NameMissing, RemoteArray, RemoteError, RemoteObject, RemoteProtocolError,
+                               RemoteStudent, RemoteTimeout, as_framework, decode, encode)
+from autograder.sandbox import Limits, Sandbox
+
+
+def _array(a):
+    return {"__ndarray__": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode(), "dtype": a.dtype.name,
+            "shape": list(a.shape)}
+
+
+# ------------------------------------------------------------ wire format
+@pytest.mark.parametrize("dtype", ["bool", "int8", "int64", "uint16", "float16", "float32", "float64", "complex128"])
+def test_array_round_trip_keeps_dtype_shape_and_values(dtype):
+    """Does every whitelisted dtype survive encode -> JSON -> decode bit for bit, 0-d and empty arrays included?"""
+    rng = np.random.default_rng(0)
+    for shape in [(), (0,), (3,), (2, 3, 4)]:
+        a = np.asarray(rng.normal(size=shape) * 10).astype(dtype)
+        back = decode(json.loads(json.dumps(encode(a))))
+        assert isinstance(back, RemoteArray) and back.__framework__ == "numpy"
+        assert back.dtype == a.dtype and back.shape == a.shape
+        assert np.array_equal(back, a, equal_nan=True)
+
+
+def test_nested_plain_data_round_trips():
+    """Do tuples, lists, str-keyed dicts, None, bools, complex, NaN and numpy scalars come back as themselves?"""
+    value = {"t": (1, 2.5, None, True), "l": [1, "x", [np.float32(2.0)]], "c": 1 + 2j, "nan": float("nan"),
+             "i": np.int64(7)}
+    back = decode(json.loads(json.dumps(encode(value))))
+    assert back["t"] == (1, 2.5, None, True) and isinstance(back["t"], tuple)
+    assert back["l"][:2] == [1, "x"] and type(back["l"][2][0]) is np.float32
+    assert back["c"] == 1 + 2j and np.isnan(back["nan"]) and type(back["i"]) is np.int64
+
+
+def test_framework_tag_travels_with_arrays():
+    """Does an array marked as a torch tensor decode with __framework__ 'torch' (what framework_of reads)?"""
+    from course_utils.checks import framework_of
+
+    back = decode(encode(as_framework(np.ones(3), "torch")))
+    assert framework_of(back) == "torch" and framework_of(back * 2) == "torch"
+
+
+def test_allowed_callables_travel_by_name():
+    """Is np.tanh sent as a named reference, and a lambda or a grader function refused?"""
+    assert encode(np.tanh) == {"__callable__": "numpy.tanh"}
+    with pytest.raises(TypeError, match="only functions of"):
+        encode(lambda z: z)
+    with pytest.raises(TypeError, match="only functions of"):
+        encode(test_allowed_callables_travel_by_name)
+
+
+@pytest.mark.parametrize("bad", [np.array([object()]), np.array(["a", "b"]), {1: 2}, object()])
+def test_encode_refuses_what_is_not_plain_data(bad):
+    """Are object and string arrays, non-str dict keys and arbitrary objects refused before anything is sent?"""
+    with pytest.raises(TypeError):
+        encode(bad)
+
+
+@pytest.mark.parametrize("marker, match", [
+    ({"__ndarray__": "", "dtype": "object", "shape": [0]}, "not allowed"),
+    ({"__ndarray__": base64.b64encode(b"x" * 8).decode(), "dtype": "float64", "shape": [2]}, "does not match"),
+    ({"__ndarray__": "!!!!", "dtype": "uint8", "shape": [3]}, "base64"),
+    ({"__ndarray__": "", "dtype": "float64", "shape": [-1]}, "shape"),
+    ({"__ndarray__": "", "dtype": "float64", "shape": [0], "framework": "jax"}, "framework"),
+    ({"__reduce__": "os.system"}, "unexpected marker"),
+    ({"__handle__": 1, "type": "x"}, "only data"),
+    ({"__complex__": ["1", 2]}, "unexpected marker"),
+])
+def test_decode_rejects_malformed_markers(marker, match):
+    """Does the grader refuse object dtypes, size mismatches, bad base64, unknown markers and stray handles?"""
+    with pytest.raises(RemoteProtocolError, match=match):
+        decode(marker)
+
+
+def test_decode_rejects_deep_nesting_and_huge_integers():
+    """Are answers nested deeper than the limit, or holding absurd integers, refused?"""
+    deep = []
+    for _ in range(remote.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(RemoteProtocolError, match="deeply"):
+        decode(deep)
+    with pytest.raises(RemoteProtocolError, match="too large"):
+        decode(10**100)
+
+
+class _FakeSandbox:
+    """Stands in for a kernel: answers every call with a fixed user-expression entry."""
+
+    limits = Limits(reply_mb=1, call_timeout_s=1)
+
+    def __init__(self, entry):
+        self.entry = entry
+
+    def execute(self, code, **kwargs):
+        from autograder.sandbox import Execution
+
+        return Execution("ok", user_expressions={"r": self.entry})
+
+
+def _answer(text):
+    return {"status": "ok", "data": {remote.MIME: text}}
+
+
+def test_oversized_and_unmatched_answers_are_refused():
+    """Is an answer over the size limit, with the wrong nonce, or not JSON refused as a protocol error?"""
+    big = RemoteStudent(_FakeSandbox(_answer("x" * (2 << 20))))
+    with pytest.raises(RemoteProtocolError, match="more than 1 MB"):
+        big.anything
+    stranger = RemoteStudent(_FakeSandbox(_answer(json.dumps({"nonce": "not-yours", "ok": True, "value": 1}))))
+    with pytest.raises(RemoteProtocolError, match="does not belong"):
+        stranger.anything
+    garbage = RemoteStudent(_FakeSandbox(_answer("[" * 100_000)))
+    with pytest.raises(RemoteProtocolError):
+        garbage.anything
+    broken = RemoteStudent(_FakeSandbox({"status": "error", "ename": "NameError", "evalue": "helper"}))
+    with pytest.raises(RemoteProtocolError, match="replace it"):
+        broken.anything
+
+
+def test_dunder_names_are_never_forwarded():
+    """Does the handle refuse __array_interface__ & co. locally, so numpy never asks the kernel for a memory pointer?"""
+    student = RemoteStudent(_FakeSandbox(_answer("{}")))
+    handle = RemoteObject(student, 1, "x.Y", "y")
+    for name in ("__array_interface__", "__array__", "__float__", "_repr_html_"):
+        assert not hasattr(handle, name) and not hasattr(student, name)
+    assert np.asarray(handle).dtype == object
+
+
+# ------------------------------------------------------------ live kernel
+KERNEL_CODE = '''
+import numpy as np, time, threading, sys
+
+def sigmoid(z):
+    print("spam " * 1000)
+    return 1 / (1 + np.exp(-z))
+
+class Layer:
+    def __init__(self, n_in, n_out):
+        self.W = np.arange(n_in * n_out, dtype=np.float32).reshape(n_in, n_out)
+    def __call__(self, X):
+        return X @ self.W
+
+class MyError(Exception):
+    pass
+
+def fails(kind):
+    raise {"value": ValueError, "key": KeyError, "mine": MyError}[kind]("bad input")
+
+def apply(g, x):
+    return g(x)
+
+def spin():
+    while True:
+        pass
+
+def as_torch(x):
+    import torch
+    return torch.as_tensor(x) * 2
+
+def identity(x):
+    return x
+
+def chatter():
+    while True:
+        print("background noise", flush=True)
+        time.sleep(0.001)
+threading.Thread(target=chatter, daemon=True).start()
+'''
+
+
+@pytest.fixture(scope="module")
+def student():
+    """A live sandboxed kernel running KERNEL_CODE, with the helper installed first."""
+    with Sandbox({}, limits=Limits(call_timeout_s=5, interrupt_grace_s=2)) as sandbox:
+        handle = RemoteStudent(sandbox)
+        handle._ag_install()
+        assert sandbox.execute(KERNEL_CODE, timeout=30).status == "ok"
+        yield handle
+
+
+def test_calls_return_arrays_despite_prints_and_background_output(student):
+    """Does sigmoid(z) come back exact while the function prints and a thread floods stdout?"""
+    z = np.random.default_rng(1).normal(size=(3, 4))
+    got = student.sigmoid(z)
+    assert isinstance(got, RemoteArray) and np.allclose(got, 1 / (1 + np.exp(-z)))
+
+
+def test_objects_stay_in_the_kernel(student):
+    """Can a test build a layer, read its attribute and call it, with the object kept kernel-side?"""
+    from course_utils.checks import type_names
+
+    layer = student.Layer(3, 2)
+    assert isinstance(layer, RemoteObject) and layer._ag_type == "__main__.Layer"
+    assert type_names(layer) == ["__main__.Layer", "builtins.object"]
+    assert layer.W.shape == (3, 2) and layer.W.dtype == np.float32
+    out = layer(np.ones((4, 3), dtype=np.float32))
+    assert np.array_equal(out, np.ones((4, 3)) @ np.arange(6).reshape(3, 2))
+    assert student.identity(layer)._ag_id == layer._ag_id  # handles go back as themselves
+
+
+def test_builtin_exceptions_are_reraised_as_their_type(student):
+    """Is a student's ValueError a ValueError here (and a RemoteError), a KeyError a KeyError, a custom one RemoteError?"""
+    with pytest.raises(ValueError, match=r"fails\('value'\) raised ValueError: bad input") as info:
+        student.fails("value")
+    assert isinstance(info.value, RemoteError)
+    with pytest.raises(KeyError):
+        student.fails("key")
+    with pytest.raises(RemoteError, match="MyError") as info:
+        student.fails("mine")
+    assert not isinstance(info.value, ValueError)
+
+
+def test_missing_names_raise_name_missing(student):
+    """Does an undefined name raise NameMissing (so hasattr works) with a message naming it?"""
+    with pytest.raises(NameMissing, match="`relu` is not defined"):
+        student.relu
+    assert not hasattr(student, "relu") and hasattr(student, "sigmoid")
+
+
+def test_callables_and_frameworks(student):
+    """Does np.tanh arrive as np.tanh, and does a torch result come back tagged 'torch'?"""
+    x = np.linspace(-1, 1, 5)
+    assert np.allclose(student.apply(np.tanh, x), np.tanh(x))
+    got = student.as_torch(as_framework(x, "torch"))
+    assert got.__framework__ == "torch" and np.allclose(got, 2 * x)
+
+
+def test_a_call_that_never_returns_times_out_and_the_kernel_survives(student):
+    """Does an infinite loop raise RemoteTimeout within the limit, leaving the kernel usable?"""
+    start = time.monotonic()
+    with pytest.raises(RemoteTimeout, match=r"spin\(\) did not return"):
+        student.spin()
+    assert time.monotonic() - start < 10
+    assert student.identity(3) == 3
+
+
+def test_rigged_results_arrive_as_handles_not_as_data(student):
+    """Does an object with rigged __eq__/__array__/__float__ come back as an opaque handle that cannot compare equal?"""
+    student._ag_sandbox.execute(
+        "class Liar:\n"
+        "    __eq__ = lambda self, other: True\n"
+        "    __array__ = lambda self, *a, **k: __import__('numpy').ones(3)\n"
+        "    __float__ = lambda self: 1.0\n"
+        "def liar():\n    return Liar()\n", timeout=10)
+    got = student.liar()
+    assert isinstance(got, RemoteObject)
+    assert got != np.ones(3).tolist() and np.asarray(got).dtype == object
+    with pytest.raises(TypeError):
+        float(got)
+
+
+def test_tampering_with_its_tools_does_not_break_the_helper(student):
+    """Does the helper keep answering after the notebook replaces print, base64, numpy's functions and its names?"""
+    result = student._ag_sandbox.execute(
+        "import base64, builtins, numpy\nbase64.b64encode = base64.b64decode = None\nbuiltins.print = None\n"
+        "numpy.frombuffer = numpy.asarray = None\njson = base64 = np = None", timeout=10)
+    assert result.status == "ok"
+    assert np.allclose(student.identity(np.arange(3.0)), np.arange(3.0))
+
+
+def test_a_dead_kernel_raises_kernel_died():
+    """Does a call that kills the kernel (os._exit) raise KernelDied with the exit status?"""
+    with Sandbox({}, limits=Limits(call_timeout_s=5)) as sandbox:
+        student = RemoteStudent(sandbox)
+        student._ag_install()
+        sandbox.execute("import os\ndef die():\n    os._exit(3)", timeout=10)
+        with pytest.raises(KernelDied, match="status 3"):
+            student.die()
+        with pytest.raises(KernelDied):
+            student.die()
+
+
+def test_use_reference_replaces_a_name_until_restored(student):
+    """Does use_reference swap in the reference function for the test, and _ag_restore put the student's back?"""
+    student._ag_sandbox.execute("def double(x):\n    return 3 * x\ndef twice(x):\n    return double(x) + double(x)",
+                                timeout=10)
+    student.use_reference("double", "def double(x):\n    return 2 * x\n")
+    assert student.twice(1) == 4
+    student._ag_restore()
+    assert student.twice(1) == 6
+    with pytest.raises(ValueError, match="does not define"):
+        student.use_reference("double", "x = 1")

@@ -1,0 +1,212 @@
+"""The sandbox: what a submission's kernel can see, write and reach, its limits, and that nothing outlives it."""
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, confinement_available
+
+CONFINED, WHY = confinement_available()
+needs_confinement = pytest.mark.skipif(not CONFINED, reason=f"no confinement here: {WHY}")
+
+
+def evaluate(sandbox, expression, code=""):
+    """Run `code`, then return the text/plain repr of `expression` evaluated in the kernel."""
+    result = sandbox.execute(code, timeout=20, user_expressions={"v": expression})
+    entry = result.user_expressions["v"]
+    assert entry["status"] == "ok", entry
+    return entry["data"]["text/plain"]
+
+
+PROBE = '''
+import os
+def probe(path):
+    """What the kernel gets when it opens `path`: its first bytes or the error's name."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(20)
+    except Exception as exc:
+        return type(exc).__name__
+
+def write(path):
+    try:
+        with open(path, "w") as f:
+            f.write("x")
+        return "written"
+    except Exception as exc:
+        return type(exc).__name__
+'''
+
+
+@pytest.fixture(scope="module")
+def fake_course(tmp_path_factory):
+    """A course directory with a gradebook and another student's submission, outside the repository."""
+    course = tmp_path_factory.mktemp("course")
+    (course / "gradebook.db").write_bytes(b"SQLite format 3\x00 secret grades")
+    other = course / "submitted" / "bob" / "lab"
+    other.mkdir(parents=True)
+    (other / "lab.ipynb").write_text('{"secret": "bob\'s answers"}')
+    return course
+
+
+@pytest.fixture(scope="module")
+def sandbox(fake_course):
+    """One confined kernel for the read/write/network probes (hiding the fake course, a file and a folder)."""
+    import pytest as pytest_package
+
+    hide = [fake_course, Path("/etc/hostname"), Path(pytest_package.__file__).parent]
+    with Sandbox({"submission.ipynb": b"{}", "data.csv": b"a,b\n1,2\n"}, limits=Limits(), hide=hide) as box:
+        assert box.execute(PROBE, timeout=20).status == "ok"
+        yield box
+
+
+@needs_confinement
+def test_protections_are_reported(sandbox):
+    """Does the sandbox say which protections are active: namespaces, uid nobody, memory and task limits?"""
+    p = sandbox.protections
+    assert p["confined"] is True and p["uid"] == 65534
+    assert set(p["namespaces"]) >= {"mount", "network", "pid"}
+    assert p["memory"] and p["processes"]
+
+
+@needs_confinement
+def test_kernel_runs_as_nobody_in_its_own_directory(sandbox):
+    """Is the kernel uid nobody, PID 1 of its namespace, in a directory holding only the files it was given?"""
+    assert evaluate(sandbox, "(os.getuid(), os.getgid(), os.getgroups(), os.getpid())") == "(65534, 65534, [], 1)"
+    assert evaluate(sandbox, "sorted(os.listdir('.'))") == "['data.csv', 'submission.ipynb']"
+    assert evaluate(sandbox, "len([p for p in os.listdir('/proc') if p.isdigit()]) < 5") == "True"
+
+
+@needs_confinement
+@pytest.mark.parametrize("path", [
+    ROOT / "tests" / "files" / "fixture_lab.py",  # stands for the hidden tests kept in the repository
+    ROOT / "autograder" / "grading.py",
+    ROOT / ".git" / "HEAD",
+    ROOT / "solutions" / "01_perceptron" / "01_perceptron.ipynb",
+])
+def test_repository_secrets_are_invisible(sandbox, path):
+    """Can the kernel read the solutions, the tests, the grader or git history of the repository? (It must not.)"""
+    assert evaluate(sandbox, f"probe({str(path)!r})") == "'FileNotFoundError'"
+
+
+@needs_confinement
+def test_hidden_paths_are_invisible(sandbox, fake_course):
+    """Are the gradebook, other submissions and every path the caller listed hidden (empty folder, empty file)?"""
+    assert evaluate(sandbox, f"probe({str(fake_course / 'gradebook.db')!r})") == "'FileNotFoundError'"
+    assert evaluate(sandbox, f"probe({str(fake_course / 'submitted/bob/lab/lab.ipynb')!r})") == "'FileNotFoundError'"
+    assert evaluate(sandbox, "probe('/etc/hostname')") == "b''"
+    import pytest as pytest_package
+
+    assert evaluate(sandbox, f"os.listdir({str(Path(pytest_package.__file__).parent)!r})") == "[]"
+    assert evaluate(sandbox, "__import__('course_utils.checks').checks.__name__") == "'course_utils.checks'"
+
+
+@needs_confinement
+def test_kernel_cannot_write_outside_its_directory(sandbox, tmp_path):
+    """Can the kernel write into the repository, /etc or the host's /tmp? (Only its own, private /tmp.)"""
+    assert evaluate(sandbox, f"write({str(ROOT / 'course_utils' / 'pwned.py')!r})") == "'PermissionError'"
+    assert evaluate(sandbox, "write('/etc/pwned')") == "'PermissionError'"
+    assert evaluate(sandbox, f"write({str(tmp_path / 'pwned')!r})") in ("'FileNotFoundError'", "'PermissionError'")
+    assert evaluate(sandbox, "write('notes.txt')") == "'written'"
+    assert not (ROOT / "course_utils" / "pwned.py").exists() and not (tmp_path / "pwned").exists()
+
+
+@needs_confinement
+def test_kernel_has_no_network(sandbox):
+    """Can the kernel connect to a server listening on the host's loopback? (No network namespace access.)"""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        got = evaluate(sandbox, f"__import__('socket').create_connection(('127.0.0.1', {port}), timeout=2)",
+                       code="import socket")
+    except AssertionError as exc:
+        got = str(exc)
+    finally:
+        server.close()
+    assert "ConnectionRefusedError" in got or "OSError" in got or "unreachable" in got
+
+
+@needs_confinement
+def test_no_process_outlives_grading():
+    """Is a daemon (setsid + double fork, sleeping) started by the submission gone once the sandbox closes?"""
+    marker = f"agmarker-{uuid.uuid4().hex}"
+    code = ("import subprocess, sys\n"
+            "subprocess.Popen([sys.executable, '-c', 'import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n"
+            f"    time.sleep(1000)', {marker!r}], start_new_session=True)\n")
+    with Sandbox({}) as box:
+        assert box.execute(code, timeout=20).status == "ok"
+        time.sleep(0.5)
+        assert _processes_with(marker), "the daemon should be running while the sandbox is open"
+    assert not _processes_with(marker)
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@needs_confinement
+def test_memory_bomb_is_killed_by_the_limit():
+    """Does allocating far past the memory limit kill the kernel, with a reason naming the limit?"""
+    with Sandbox({}, limits=Limits(memory_mb=300)) as box:
+        with pytest.raises(KernelDied, match="out of memory"):
+            box.execute("blocks = []\nwhile True:\n    blocks.append(bytearray(50 << 20))", timeout=30)
+
+
+@needs_confinement
+def test_fork_storm_is_bounded():
+    """Does a fork loop stop at the process limit instead of taking the machine down?"""
+    code = ("import os, time\nchildren = 0\nfor _ in range(500):\n    try:\n        pid = os.fork()\n"
+            "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
+            "    children += 1\n")
+    with Sandbox({}, limits=Limits(processes=40)) as box:
+        assert int(evaluate(box, "children", code)) < 40
+
+
+def test_infinite_loop_is_interrupted_and_the_kernel_survives():
+    """Is a cell that never ends stopped at its time limit, leaving the kernel usable?"""
+    with Sandbox({}) as box:
+        start = time.monotonic()
+        result = box.execute("while True:\n    pass", timeout=2)
+        assert result.status == "timeout" and time.monotonic() - start < 8
+        assert evaluate(box, "1 + 1") == "2"
+
+
+def test_uninterruptible_cell_is_killed():
+    """Is a cell that ignores SIGINT killed after the grace period, reported as a dead kernel?"""
+    code = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)"
+    with Sandbox({}, limits=Limits(interrupt_grace_s=1)) as box:
+        start = time.monotonic()
+        with pytest.raises(KernelDied, match="even when interrupted"):
+            box.execute(code, timeout=1)
+        assert time.monotonic() - start < 8 and not box.alive()
+
+
+def test_file_size_limit():
+    """Does writing a file larger than the limit fail inside the kernel?"""
+    with Sandbox({}, limits=Limits(file_size_mb=1)) as box:
+        result = box.execute("open('big', 'wb').write(b'x' * (4 << 20))", timeout=20)
+        assert result.status == "error" and "too large" in result.evalue.lower()
+
+
+def test_fallback_without_confinement_still_runs_in_a_temp_dir():
+    """Without namespaces (confine=False), does the kernel run in a fresh temp directory, reporting confined False?"""
+    with Sandbox({"submission.ipynb": b"{}"}, confine=False) as box:
+        assert box.protections["confined"] is False and box.protections["why_not_confined"]
+        cwd = evaluate(box, "__import__('os').getcwd()")
+        assert "ag-" in cwd and evaluate(box, "sorted(__import__('os').listdir('.'))") == "['submission.ipynb']"
+        assert box.protections["memory"] and box.protections["rlimits"]["fsize"] > 0
+    assert not Path(cwd.strip("'")).exists()
