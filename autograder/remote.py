@@ -46,11 +46,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 import math
 import secrets
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +130,28 @@ def _remote_exception(type_name: str, module: str, message: str) -> Exception:
                                                                    "__module__": __name__})
         _remote_builtins[type_name] = cls
     return cls(message)
+
+
+class RemoteWarning(UserWarning):
+    """A warning of a type that is not a builtin one, raised by student code in the kernel."""
+
+
+def _reemit_warnings(reported, call: str) -> None:
+    """Raise here, as warnings of the same builtin category, the warnings a call raised in the kernel.
+
+    A hidden test that turns warnings into errors (``warnings.simplefilter("error")``)
+    then fails on a student's overflow exactly as it would in the kernel.
+    """
+    if not isinstance(reported, list):
+        return
+    for item in reported[:20]:
+        if not isinstance(item, dict):
+            continue
+        name = _clean(item.get("category"), 100)
+        category = getattr(builtins, name, None)
+        if not (isinstance(category, type) and issubclass(category, Warning)):
+            category = RemoteWarning
+        warnings.warn(f"{call}: {_clean(item.get('message'), 300)}", category, stacklevel=3)
 
 
 def _clean(text, limit: int = 500) -> str:
@@ -440,6 +464,7 @@ class RemoteStudent:
         if type(answer) is not dict or answer.get("nonce") != nonce:
             raise RemoteProtocolError(f"the answer to {call} does not belong to this call")
         if answer.get("ok") is True and "value" in answer:
+            _reemit_warnings(answer.get("warnings"), call)
             try:
                 return decode(answer["value"], student=self, origin=call)
             except RecursionError:

@@ -170,6 +170,17 @@ def as_torch(x):
 def identity(x):
     return x
 
+np.seterr(all="ignore")  # a notebook that silences numpy must not hide overflow from the grader
+
+def naive_sigmoid(z):
+    import numpy
+    return 1 / (1 + numpy.exp(-z))
+
+def warns():
+    import warnings
+    warnings.warn("custom", FutureWarning)
+    return 1
+
 def chatter():
     while True:
         print("background noise", flush=True)
@@ -290,3 +301,16 @@ def test_use_reference_replaces_a_name_until_restored(student):
     assert student.twice(1) == 6
     with pytest.raises(ValueError, match="does not define"):
         student.use_reference("double", "x = 1")
+
+
+def test_warnings_raised_in_the_kernel_are_raised_in_the_grader(student):
+    """Does an overflow inside the student's function fail a test that forbids warnings, despite np.seterr(all='ignore')?"""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="overflow"):
+            student.naive_sigmoid(np.array([-1000.0, 0.0]))
+        with pytest.raises(FutureWarning, match="custom"):
+            student.warns()
+        assert np.allclose(student.naive_sigmoid(np.array([0.0])), 0.5)
