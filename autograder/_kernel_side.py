@@ -34,6 +34,7 @@ def install(shell, name, mime, max_reply_bytes):
     dumps, loads = json.dumps, json.loads
     import_module = importlib.import_module
     ndarray, generic, asarray, frombuffer = np.ndarray, np.generic, np.asarray, np.frombuffer
+    array_equal = np.array_equal
     catch_warnings, simplefilter, errstate = warnings.catch_warnings, warnings.simplefilter, np.errstate
     isinstance_, type_, str_, len_ = builtins.isinstance, builtins.type, builtins.str, builtins.len
     getattr_, callable_ = builtins.getattr, builtins.callable
@@ -231,19 +232,31 @@ def install(shell, name, mime, max_reply_bytes):
             # Warnings go back with the answer, and numpy's floating-point errors
             # warn whatever np.seterr the notebook chose, so a test that forbids
             # overflow warnings judges the call as it would in the kernel.
-            with catch_warnings(record=True) as caught, errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
+            arrays = [(str_(i), a) for i, a in enumerate(args) if isinstance_(a, ndarray)]
+            arrays += [("kw:" + k, a) for k, a in kwargs.items() if isinstance_(a, ndarray)]
+            before = [(key, a, a.copy()) for key, a in arrays]
+            with catch_warnings(record=True) as caught, errstate(over="warn", divide="warn", invalid="warn",
+                                                                 under="ignore"):
                 simplefilter("always")
                 value = fn(*args, **kwargs)
             seen[:] = [{"category": getattr_(w.category, "__name__", "Warning"), "message": str_(w.message)[:300]}
                        for w in caught[:20]]
+            # Arguments the call modified in place travel back, so that a test's
+            # "X is unchanged" check sees what it would see in the kernel.
+            changed.clear()
+            for key, a, copy in before:
+                if a.shape != copy.shape or not array_equal(a, copy, equal_nan=True):
+                    changed[key] = encode(a)
             return value
         raise ValueError(f"unknown operation {op!r}")
 
     seen = []  # warnings raised by the last call
+    changed = {}  # arguments the last call modified in place
 
     def helper(nonce, text):
         answer = {"nonce": nonce}
         seen.clear()
+        changed.clear()
         try:
             request = loads(text)
             value = handle_request(request)
@@ -251,6 +264,8 @@ def install(shell, name, mime, max_reply_bytes):
             answer["ok"] = True
             if seen:
                 answer["warnings"] = list(seen)
+            if changed:
+                answer["changed"] = dict(changed)
         except Missing as exc:
             answer.update(ok=False, missing=str_(exc.args[0]))
         except TooLarge as exc:

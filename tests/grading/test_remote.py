@@ -176,6 +176,10 @@ def naive_sigmoid(z):
     import numpy
     return 1 / (1 + numpy.exp(-z))
 
+def clip_in_place(p, lo=0.1):
+    p[p < lo] = lo
+    return p.sum()
+
 def warns():
     import warnings
     warnings.warn("custom", FutureWarning)
@@ -314,3 +318,16 @@ def test_warnings_raised_in_the_kernel_are_raised_in_the_grader(student):
         with pytest.raises(FutureWarning, match="custom"):
             student.warns()
         assert np.allclose(student.naive_sigmoid(np.array([0.0])), 0.5)
+
+
+def test_in_place_changes_to_arguments_are_visible_to_the_test(student):
+    """Does a function that clips its input array in place change the test's array too, as it would in the kernel?"""
+    p = np.array([0.0, 0.5, 1.0])
+    untouched = np.array([0.2, 0.5])
+    student.clip_in_place(p)
+    student.clip_in_place(untouched, lo=0.1)
+    assert np.array_equal(p, [0.1, 0.5, 1.0])
+    assert np.array_equal(untouched, [0.2, 0.5])
+    q = np.array([0.0, 0.3])
+    student.clip_in_place(p=q, lo=0.25)  # passed by keyword
+    assert np.array_equal(q, [0.25, 0.3])
