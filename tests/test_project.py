@@ -21,7 +21,24 @@ CONTRACT = {
         "linear_collapse": ["collapse_linear"],
         "frameworks": ["perceptron_tf", "perceptron_torch"],
     },
+    "02_dense_networks": {
+        "dense_forward": ["dense_forward"],
+        "dense_layer_tf": ["MyDenseLayerTF"],
+        "dense_layer_torch": ["MyDenseLayerTorch"],
+        "mlp_forward": ["mlp_forward"],
+        "sequential_models": ["build_tf_model", "build_torch_model"],
+        "losses": ["binary_cross_entropy", "softmax", "softmax_cross_entropy", "mean_squared_error"],
+    },
+    "03_backprop": {
+        "chain_rule": ["chain_rule_1d"],
+        "gradient_check": ["numerical_gradient", "relative_error"],
+        "layer_backward": ["dense_backward", "sigmoid_backward", "relu_backward"],
+        "mlp_backprop": ["mlp_loss_and_grads"],
+        "gradient_descent": ["gradient_descent"],
+        "autodiff": ["grads_tf", "grads_torch"],
+    },
 }
+CONTRACT = {lab: cells for lab, cells in CONTRACT.items() if (ROOT / "solutions" / lab).is_dir() or lab == "01_perceptron"}
 
 
 def _pins(lines):
