@@ -38,7 +38,6 @@ CONTRACT = {
         "autodiff": ["grads_tf", "grads_torch"],
     },
 }
-CONTRACT = {lab: cells for lab, cells in CONTRACT.items() if (ROOT / "solutions" / lab).is_dir() or lab == "01_perceptron"}
 
 
 def _pins(lines):
@@ -127,3 +126,9 @@ def test_contract_grade_ids_have_nbgrader_metadata(lab, folder):
         if folder == "notebooks":
             assert "raise NotImplementedError()" in cell.source
             assert "BEGIN HIDDEN TESTS" not in test.source and "BEGIN SOLUTION" not in cell.source
+
+
+def test_every_lab_in_solutions_is_under_contract():
+    """Is every lab folder in solutions/ one of the syllabus' labs with its contract checked here?"""
+    labs = {p.name for p in (ROOT / "solutions").iterdir() if p.is_dir()}
+    assert labs == set(CONTRACT), f"labs without a contract check: {sorted(labs - set(CONTRACT))}"
