@@ -404,7 +404,7 @@ class LiveLossPlot:
         self.train: list[float] = []
         self.val: list[float] = []
         self.val_epochs: list[int] = []
-        self.fig = Figure(figsize=mpl.rcParams["figure.figsize"])
+        self.fig = Figure(figsize=mpl.rcParams["figure.figsize"], layout="tight")  # keep axis labels inside the image
         self.ax = self.fig.add_subplot()
         self.closed = False
         self._handle = None
