@@ -452,6 +452,13 @@ class Sandbox:
                 lines.append(f"exec {fd}<{q(str(path))}")
                 binds.append((fd, path))
                 fd += 1
+        # The fresh /tmp comes first (every path above is already open), so a repository that
+        # lives under /tmp (a CI checkout) is rebuilt inside it rather than buried under it.
+        disk = self.limits.disk_mb
+        lines += [f"mount -t tmpfs -o size={disk}m,mode=1777 autograder-tmp /tmp"]
+        for extra, size in (("/var/tmp", 16), ("/dev/shm", 64)):
+            if Path(extra).is_dir():
+                lines.append(f"mount -t tmpfs -o size={size}m,mode=1777 autograder-tmp {extra}")
         for mask in masks:
             lines += [f"mkdir -p {q(str(mask))}", f"mount -t tmpfs -o size=1m,mode=0755 autograder-hidden {q(str(mask))}"]
         self.hidden.append(f"{ROOT} (except {', '.join(str(p.relative_to(ROOT)) for _, p in binds if _is_under(p, ROOT))})")
@@ -462,8 +469,8 @@ class Sandbox:
                       f"exec {n}<&-"]
         for path in self._hide:
             path = path.absolute()
-            if _is_under(path, Path("/tmp")) or (
-                    _is_under(path, ROOT) and not any(_is_under(path, p) for _, p in binds)):
+            if (_is_under(path, Path("/tmp")) or _is_under(path, ROOT)) and not any(
+                    _is_under(path, p) for _, p in binds):
                 self.hidden.append(str(path))  # covered by the fresh /tmp or the hidden repository
                 continue
             if path.is_dir():
@@ -473,11 +480,6 @@ class Sandbox:
             else:
                 continue
             self.hidden.append(str(path))
-        disk = self.limits.disk_mb
-        lines += [f"mount -t tmpfs -o size={disk}m,mode=1777 autograder-tmp /tmp"]
-        for extra, size in (("/var/tmp", 16), ("/dev/shm", 64)):
-            if Path(extra).is_dir():
-                lines.append(f"mount -t tmpfs -o size={size}m,mode=1777 autograder-tmp {extra}")
         self.hidden.append("/tmp, /var/tmp, /dev/shm (fresh, private)")
         lines += [
             "mkdir /tmp/work /tmp/.kernel",
