@@ -9,7 +9,7 @@ LAB ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test release check-release grade clean lock
+.PHONY: help venv lab test release check-release grade clean lock bench-grading
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ release: venv ## regenerate notebooks/ from solutions/ (LAB=01_perceptron for on
 
 check-release: venv ## fail when notebooks/ is out of date with solutions/
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m autograder release --check $(LAB)
+
+bench-grading: venv ## time stock nbgrader vs our autograder on 20 Lab 01 submissions; writes benchmarks/grading.md
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_grading.py
 
 lock: ## re-resolve requirements.lock in a scratch venv (maintainers)
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv

@@ -1,0 +1,249 @@
+"""autograder.batch: `python -m autograder autograde` grades a course on Dask workers, resumably.
+
+Most tests use fake grade functions (fast, and they read markers that the
+submissions carry); one integration test runs the real grader on Lab 01.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import batch
+from autograder.cli import main
+from tests.conftest import ROOT
+from tests.grading.test_gradebook import HIDDEN, LAB, make_course, solved
+
+GRADE_CELLS = 3  # test_add, test_mul and the manually graded answer
+
+
+def fake_grade(lab, submission, *, source=None, limits=None, seed=None, hide=()):
+    """Full marks, except: FAKE_RAISE raises, FAKE_EXIT kills the worker, FAKE_SLEEP=<s> sleeps, WRONG_<test> fails it."""
+    text = Path(submission).read_text(errors="replace")
+    if "FAKE_RAISE" in text:
+        raise RuntimeError("fake grader exploded")
+    if "FAKE_EXIT" in text:
+        os._exit(3)
+    sleep = re.search(r"FAKE_SLEEP=([0-9.]+)", text)
+    if sleep:
+        time.sleep(float(sleep.group(1)))
+    tests = []
+    for cell in nbformat.read(source, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            ok = f"WRONG_{meta['grade_id']}" not in text
+            tests.append({"grade_id": meta["grade_id"], "score": float(meta["points"]) if ok else 0.0,
+                          "max_score": float(meta["points"]), "passed": ok, "message": "" if ok else "wrong"})
+    return {"lab": lab, "score": sum(t["score"] for t in tests), "max_score": sum(t["max_score"] for t in tests),
+            "tests": tests, "errors": []}
+
+
+def run_cli(argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def gradebook_rows(root: Path) -> list[tuple]:
+    """(student, cell, auto_score) of every grade row of the lab."""
+    db = sqlite3.connect(root / "gradebook.db")
+    try:
+        return db.execute(
+            "select sa.student_id, bc.name, g.auto_score from grade g "
+            "join submitted_notebook sn on g.notebook_id = sn.id "
+            "join submitted_assignment sa on sn.assignment_id = sa.id "
+            "join base_cell bc on g.cell_id = bc.id").fetchall()
+    finally:
+        db.close()
+
+
+def scores(root: Path) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for student, _, score in gradebook_rows(root):
+        totals[student] = totals.get(student, 0.0) + (score or 0.0)
+    return totals
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory):
+    """One CLI run over five submissions: right, one test wrong, grader raises, unreadable, worker killed."""
+    root = make_course(tmp_path_factory.mktemp("batch") / "course", {
+        "alice": solved(), "bob": solved("WRONG_test_add"), "carol": solved("FAKE_RAISE"),
+        "dave": "{not json", "erin": solved("FAKE_EXIT"),
+    })
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batch, "GRADE_FN", fake_grade)
+        rc, out, err = run_cli(["autograde", LAB, "--course-dir", str(root), "--workers", "2", "--seed", "7"])
+    return root, rc, out, err
+
+
+def test_batch_exits_zero_with_a_one_line_summary(batch_run):
+    """Does a batch with broken submissions still complete, exit 0, and print the summary and every score?"""
+    _, rc, out, err = batch_run
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "graded 3, skipped 0 already graded, failed 2"
+    assert re.search(r"^\s+alice\s+5 / 6$", out, re.M) and re.search(r"^\s+bob\s+3 / 6$", out, re.M)
+    assert "autograde toy" in err and "seed 7" in err  # the progress bar and the run's header go to stderr
+
+
+def test_grades_are_written_once_per_cell(batch_run):
+    """Is every student's every graded cell one gradebook row, with the fake grader's scores?"""
+    root, *_ = batch_run
+    rows = gradebook_rows(root)
+    assert len(rows) == 5 * GRADE_CELLS and len({(s, c) for s, c, _ in rows}) == len(rows)
+    assert scores(root) == {"alice": 5.0, "bob": 3.0, "carol": 0.0, "dave": 5.0, "erin": 0.0}
+
+
+def test_failures_score_zero_with_the_reason(batch_run):
+    """Do a grade function that raises and a submission that kills its worker give 0 with the reason, and only there?"""
+    root, _, out, _ = batch_run
+    assert re.search(r"carol\s+0 / 6\s+\(failed: grading raised RuntimeError: fake grader exploded\)", out)
+    assert re.search(r"erin\s+0 / 6\s+\(failed: the grading worker died", out)
+    summary = nbformat.read(root / "autograded" / "carol" / LAB / f"{LAB}.ipynb", as_version=4).cells[0].source
+    assert "fake grader exploded" in summary
+    for student in ("alice", "bob", "carol", "dave", "erin"):
+        text = (root / "autograded" / student / LAB / f"{LAB}.ipynb").read_text()
+        assert HIDDEN not in text
+
+
+def test_second_run_grades_only_what_changed(batch_run, monkeypatch):
+    """Does a rerun skip every graded submission, regrade only a resubmission, and duplicate no row?"""
+    root, *_ = batch_run
+    monkeypatch.setattr(batch, "GRADE_FN", fake_grade)
+    nbformat.write(solved("resubmitted"), root / "submitted" / "bob" / LAB / f"{LAB}.ipynb")
+    rc, out, _ = run_cli(["autograde", LAB, "--course-dir", str(root), "--workers", "1"])
+    assert rc == 0
+    assert out.splitlines()[0] == "graded 1, skipped 4 already graded, failed 0"
+    assert len(gradebook_rows(root)) == 5 * GRADE_CELLS and scores(root)["bob"] == 5.0
+
+
+def test_unknown_lab_is_a_one_line_error(tmp_path):
+    """Does a lab without a source notebook exit non-zero with one line naming the problem?"""
+    root = make_course(tmp_path / "course", {})
+    rc, out, err = run_cli(["autograde", "nolab", "--course-dir", str(root)])
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: unknown lab nolab")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("autograder.hidden") is None, reason="needs autograder/hidden.py")
+def test_a_lab_without_hidden_tests_stops_before_grading(tmp_path):
+    """With the real grader, does a source without hidden tests stop the batch with the fix, grading no one 0?"""
+    root = make_course(tmp_path / "course", {"alice": solved()})
+    rc, out, err = run_cli(["autograde", LAB, "--course-dir", str(root)])
+    assert rc == 2 and "no hidden tests" in err and err.startswith("error: cannot grade toy")
+    assert not (root / "autograded").exists()
+
+
+def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, child_env):
+    """After `kill -9` of a running batch, does a rerun grade exactly the missing submissions, each once?"""
+    students = [f"s{i:02d}" for i in range(8)]
+    root = make_course(tmp_path / "course", {s: solved("FAKE_SLEEP=1.0") for s in students})
+    script = ("import sys; from autograder.batch import autograde; from tests.grading.test_batch import fake_grade; "
+              f"autograde({LAB!r}, {str(root)!r}, workers=2, grade_fn=fake_grade)")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=child_env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    autograded = root / "autograded"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(list(autograded.glob(f"*/{LAB}/{LAB}.ipynb"))) < 3:
+            assert proc.poll() is None, "the batch ended before it could be killed"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its Dask workers, should any outlive it
+    done_before = len(list(autograded.glob(f"*/{LAB}/{LAB}.ipynb")))
+    assert 3 <= done_before < len(students)
+
+    summary = batch.autograde(LAB, root, workers=2, grade_fn=fake_grade, progress=False, out=io.StringIO())
+    assert len(summary.skipped) >= done_before and not summary.failed
+    assert sorted(summary.graded + summary.skipped) == students
+    rows = gradebook_rows(root)
+    assert len(rows) == len(students) * GRADE_CELLS and len({(s, c) for s, c, _ in rows}) == len(rows)
+    assert scores(root) == dict.fromkeys(students, 5.0)
+    db = sqlite3.connect(root / "gradebook.db")
+    assert db.execute("select count(*), count(distinct student_id) from submitted_assignment").fetchone() == (8, 8)
+    db.close()
+
+
+def test_existing_scheduler(tmp_path):
+    """With --scheduler, does the batch run on a cluster it did not start, and leave that cluster running?"""
+    from distributed import Client, LocalCluster
+
+    root = make_course(tmp_path / "course", {"alice": solved(), "bob": solved("WRONG_test_mul")})
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        summary = batch.autograde(LAB, root, scheduler=cluster.scheduler_address, grade_fn=fake_grade,
+                                  progress=False, out=io.StringIO())
+        with Client(cluster.scheduler_address) as client:
+            assert client.submit(sum, [1, 2]).result() == 3  # still serving
+    assert sorted(summary.graded) == ["alice", "bob"]
+    assert scores(root) == {"alice": 5.0, "bob": 2.0}
+
+
+LAB01 = "01_perceptron"
+_real = pytest.mark.skipif(
+    importlib.util.find_spec("autograder.grading") is None
+    or not (ROOT / "solutions" / LAB01 / f"{LAB01}.ipynb").is_file()
+    or not (ROOT / "notebooks" / f"{LAB01}.ipynb").is_file(),
+    reason="needs autograder/grading.py, solutions/01_perceptron and notebooks/01_perceptron.ipynb")
+
+
+@_real
+@pytest.mark.slow
+def test_real_grading_of_lab01(tmp_path, child_env):
+    """With the real grader, does the solution get full marks and the untouched release 0, in a course outside the repository?"""
+    import shutil
+
+    root = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions" / LAB01, root / "solutions" / LAB01)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    for student, path in {"sol": ROOT / "solutions" / LAB01 / f"{LAB01}.ipynb",
+                          "rel": ROOT / "notebooks" / f"{LAB01}.ipynb"}.items():
+        (root / "submitted" / student / LAB01).mkdir(parents=True)
+        shutil.copy(path, root / "submitted" / student / LAB01 / f"{LAB01}.ipynb")
+    summary = batch.autograde(LAB01, root, workers=2, seed=1, progress=False, out=io.StringIO())
+    assert sorted(summary.graded) == ["rel", "sol"] and not summary.failed
+    score, max_score = summary.scores["sol"]
+    assert max_score > 0 and score == pytest.approx(max_score - _manual_points(root))
+    assert summary.scores["rel"][0] == 0
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", LAB01], cwd=root, env=child_env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (root / "feedback" / "sol" / LAB01 / f"{LAB01}.html").is_file()
+    release = (ROOT / "notebooks" / f"{LAB01}.ipynb").read_text()
+    for student in ("sol", "rel"):
+        autograded = (root / "autograded" / student / LAB01 / f"{LAB01}.ipynb").read_text()
+        for line in _hidden_lines(root / "solutions" / LAB01 / f"{LAB01}.ipynb"):
+            assert json.dumps(line)[1:-1] not in autograded or json.dumps(line)[1:-1] in release, line
+
+
+def _hidden_lines(source: Path) -> list[str]:
+    """The non-trivial lines of the source's hidden-test regions."""
+    lines = []
+    for cell in nbformat.read(source, as_version=4).cells:
+        for region in re.findall(r"BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S):
+            lines += [line.strip() for line in region.splitlines() if len(line.strip()) >= 12]
+    return lines
+
+
+def _manual_points(root: Path) -> float:
+    """Points of manually graded answers, which the autograder leaves to a human."""
+    nb = nbformat.read(root / "solutions" / LAB01 / f"{LAB01}.ipynb", as_version=4)
+    return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in nb.cells
+               if c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("solution"))
