@@ -114,6 +114,7 @@ class Limits:
     reply_mb: int = 16  # largest answer the grader accepts from the kernel
     notebook_mb: int = 50  # largest submission file the grader reads
     max_restarts: int = 2  # fresh kernels after a kernel died, per submission
+    threads: int = 1  # math-library threads of the kernel (parallel workers share the cores)
 
 
 @dataclass
@@ -431,6 +432,9 @@ class Sandbox:
             "JUPYTER_CONFIG_DIR": f"{tmp}/.jupyter",
             "JUPYTER_DATA_DIR": f"{tmp}/.jupyter/data",
             "JUPYTER_RUNTIME_DIR": f"{tmp}/.jupyter/runtime",
+            **{var: str(self.limits.threads) for var in (
+                "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")},
         }
 
     def _script(self, kernel_cmd: list[str], rlimits: dict[str, int]) -> str:
