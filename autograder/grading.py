@@ -146,7 +146,11 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
             kwargs = {"reference": suite.reference()} if test.wants_reference else {}
             message = None
             try:
-                test.fn(student, _rng(seed, cell.grade_id, test.name), **kwargs)
+                # The student's warnings come back with each call; recorded here, they
+                # stay out of the grader's own output unless a test turns them into errors.
+                with warnings.catch_warnings(record=True):
+                    warnings.simplefilter("always")
+                    test.fn(student, _rng(seed, cell.grade_id, test.name), **kwargs)
             except KernelDied:
                 raise
             except (RemoteTimeout, RemoteError, NameMissing) as exc:
