@@ -247,3 +247,68 @@ def _manual_points(root: Path) -> float:
     nb = nbformat.read(root / "solutions" / LAB01 / f"{LAB01}.ipynb", as_version=4)
     return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in nb.cells
                if c.metadata.get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("solution"))
+
+
+HOSTILE_WRITES = '''
+import glob, os, sqlite3
+COURSE = {course!r}
+attempts = []
+for target in glob.glob(COURSE + "/**", recursive=True) + [COURSE + "/gradebook.db",
+                                                          COURSE + "/submitted/alice/99_fixture/99_fixture.ipynb"]:
+    try:
+        with open(target, "w") as f:
+            f.write("owned")
+        attempts.append(target)
+    except Exception:
+        pass
+try:
+    db = sqlite3.connect(COURSE + "/gradebook.db")
+    db.execute("update grade set auto_score = 100")
+    db.commit()
+    attempts.append("sql")
+except Exception:
+    pass
+print("writes that worked:", attempts)
+'''
+
+
+@pytest.mark.slow
+def test_hostile_student_cannot_touch_the_gradebook_or_other_submissions(tmp_path):
+    """With the real grader, does a submission that tries to overwrite gradebook.db and a classmate's notebook change nothing?"""
+    import hashlib
+    import shutil
+
+    from tests.files.fixture_lab import LAB as FIXTURE, source_notebook, write_lab
+
+    root = tmp_path / "course"
+    write_lab(root)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    alice = source_notebook()
+    hostile = source_notebook()
+    hostile.cells.append(nbformat.v4.new_code_cell(HOSTILE_WRITES.format(course=str(root))))
+    for student, nb in {"alice": alice, "mallory": hostile}.items():
+        (root / "submitted" / student / FIXTURE).mkdir(parents=True)
+        nbformat.write(nb, root / "submitted" / student / FIXTURE / f"{FIXTURE}.ipynb")
+    # A gradebook that already holds the assignment: the hostile cell has something to aim at.
+    batch.autograde(FIXTURE, root, workers=1, seed=3, progress=False, out=io.StringIO(), force=True)
+    before = hashlib.sha256((root / "submitted" / "alice" / FIXTURE / f"{FIXTURE}.ipynb").read_bytes()).hexdigest()
+    summary = batch.autograde(FIXTURE, root, workers=2, seed=3, progress=False, out=io.StringIO(), force=True)
+    after = hashlib.sha256((root / "submitted" / "alice" / FIXTURE / f"{FIXTURE}.ipynb").read_bytes()).hexdigest()
+    assert before == after, "a classmate's submission changed"
+    # The same cell run unconfined on a copy of the course does overwrite files: the attack is real.
+    decoy = tmp_path / "decoy"
+    shutil.copytree(root, decoy)
+    ran = subprocess.run([sys.executable, "-c", HOSTILE_WRITES.format(course=str(decoy))],
+                         capture_output=True, text=True, timeout=60)
+    assert "gradebook.db" in ran.stdout and "alice" in ran.stdout, ran.stdout[-500:] + ran.stderr[-500:]
+    assert not summary.failed
+    full = summary.scores["alice"][1]
+    assert summary.scores["alice"][0] == full and summary.scores["mallory"][0] <= full
+    db = sqlite3.connect(root / "gradebook.db")
+    try:
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+        assert all(score is not None and score <= 100 and score != 100
+                   for score, in db.execute("select auto_score from grade").fetchall())
+    finally:
+        db.close()
+    assert sorted({s for s, _, _ in gradebook_rows(root)}) == ["alice", "mallory"]
