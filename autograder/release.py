@@ -156,8 +156,8 @@ def _render_course_cells(nb: nbformat.NotebookNode, lab: str, url: str) -> None:
             cell.source = _REPOSITORY_LINE.sub(f'REPOSITORY = "{url}"', cell.source)
 
 
-def _generate(lab: Lab, url: str, scratch: Path) -> nbformat.NotebookNode:
-    """Run nbgrader's generate_assignment on one lab inside a scratch course directory."""
+def _generate(lab: Lab, nb: nbformat.NotebookNode, url: str, scratch: Path) -> nbformat.NotebookNode:
+    """Run nbgrader's generate_assignment on one validated lab notebook inside a scratch course directory."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -168,7 +168,6 @@ def _generate(lab: Lab, url: str, scratch: Path) -> nbformat.NotebookNode:
     course = scratch / lab.name
     (course / "source" / lab.name).mkdir(parents=True)
     (scratch / "exchange").mkdir(exist_ok=True)
-    nb = validate(lab.source)
     _render_course_cells(nb, lab.name, url)
     nbformat.write(nb, course / "source" / lab.name / f"{lab.name}.ipynb")
 
@@ -196,10 +195,10 @@ def _generate(lab: Lab, url: str, scratch: Path) -> nbformat.NotebookNode:
 def render(labs: list[Lab], root: Path = ROOT) -> dict[Path, str]:
     """The student notebooks' text, keyed by their path, without writing anything."""
     url = repository_url(root)
-    errors = []
+    errors, validated = [], {}
     for lab in labs:  # validate them all first so one run reports every problem
         try:
-            validate(lab.source)
+            validated[lab.name] = validate(lab.source)
         except ReleaseError as exc:
             errors.append(str(exc))
     if errors:
@@ -207,7 +206,7 @@ def render(labs: list[Lab], root: Path = ROOT) -> dict[Path, str]:
     rendered = {}
     with tempfile.TemporaryDirectory(prefix="release-") as tmp:
         for lab in labs:
-            rendered[lab.student] = nbformat.writes(_generate(lab, url, Path(tmp))) + "\n"
+            rendered[lab.student] = nbformat.writes(_generate(lab, validated[lab.name], url, Path(tmp))) + "\n"
     return rendered
 
 

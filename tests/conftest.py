@@ -11,10 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 LABS = sorted(p.parent.name for p in ROOT.glob("solutions/*/*.ipynb") if p.stem == p.parent.name)
 
 
-@pytest.fixture
-def child_env():
+def child_environment() -> dict[str, str]:
     """Environment for subprocesses: this venv's bin first on PATH (nbgrader needs `alembic`)."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.pop("JUPYTER_PLATFORM_DIRS", None)
     return env
+
+
+@pytest.fixture
+def child_env():
+    return child_environment()

@@ -10,20 +10,9 @@ import pytest
 
 from autograder import cli
 from autograder.release import CODE_STUB, ROOT, ReleaseError, find_labs, release, repository_url
+from tests.files.cells import nbgrader_cell
 
 LAB = "99_tiny"
-
-
-def _cell(kind, source, grade_id=None, tags=(), **nbgrader):
-    make = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
-    cell = make(source)
-    if tags:
-        cell.metadata["tags"] = list(tags)
-    if grade_id is not None:
-        meta = {"grade": False, "solution": False, "locked": False, "task": False, "schema_version": 3, "grade_id": grade_id}
-        meta.update(nbgrader)
-        cell.metadata["nbgrader"] = meta
-    return cell
 
 
 def tiny_notebook():
@@ -31,10 +20,10 @@ def tiny_notebook():
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
-        _cell("markdown", "[![Open In Colab](old-badge)](old-url)", tags=["colab-badge"]),
-        _cell("code", 'REPOSITORY = "https://example.org/old"\nimport numpy as np', "setup", tags=["setup"], locked=True),
-        _cell("code", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "double", solution=True),
-        _cell("code", "assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS",
+        nbgrader_cell("[![Open In Colab](old-badge)](old-url)", kind="markdown", tags=["colab-badge"]),
+        nbgrader_cell('REPOSITORY = "https://example.org/old"\nimport numpy as np', "setup", tags=["setup"], locked=True),
+        nbgrader_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "double", solution=True),
+        nbgrader_cell("assert double(2) == 4\n### BEGIN HIDDEN TESTS\nassert double(-3) == -6\n### END HIDDEN TESTS",
               "test_double", grade=True, locked=True, points=1),
     ]
     nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="leftover output\n")]
@@ -94,7 +83,7 @@ def _unclosed(nb):
 
 
 def _outside(nb):
-    nb.cells.insert(2, _cell("code", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION"))
+    nb.cells.insert(2, nbgrader_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION"))
 
 
 def _duplicate(nb):
@@ -149,7 +138,7 @@ def test_unknown_lab_lists_known_ones(course):
         find_labs(["00_nope"], root=course)
 
 
-def test_cli_reports_errors_in_one_line_per_problem(capsys):
+def test_cli_unknown_lab_exits_2_with_an_error_line(capsys):
     """Does the CLI exit 2 with an `error:` line for an unknown lab?"""
     assert cli.main(["release", "00_no_such_lab"]) == 2
     assert "error: unknown lab 00_no_such_lab" in capsys.readouterr().err

@@ -10,6 +10,8 @@ import re
 
 import nbformat
 
+from tests.files.cells import nbgrader_cell
+
 LAB = "99_fixture"
 STUB = "# TODO: replace this line with your code\nraise NotImplementedError()"
 
@@ -79,28 +81,18 @@ run_hidden_test(hidden_test_perceptron)
 ### END HIDDEN TESTS'''
 
 
-def _cell(source, grade_id=None, **nbgrader):
-    cell = nbformat.v4.new_code_cell(source)
-    if grade_id is not None:
-        meta = {"grade": False, "solution": False, "locked": False, "task": False, "schema_version": 3,
-                "grade_id": grade_id}
-        meta.update(nbgrader)
-        cell.metadata["nbgrader"] = meta
-    return cell
-
-
 def source_notebook():
     """The instructor notebook of the fixture lab."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Fixture lab\nTwo exercises."),
-        _cell(SETUP, "setup", locked=True),
-        _cell(SIGMOID, "sigmoid", solution=True),
-        _cell(TEST_SIGMOID, "test_sigmoid", grade=True, locked=True, points=2),
-        _cell(PERCEPTRON, "perceptron", solution=True),
-        _cell(TEST_PERCEPTRON, "test_perceptron", grade=True, locked=True, points=3),
-        _cell("print('the end')"),
+        nbgrader_cell(SETUP, "setup", locked=True),
+        nbgrader_cell(SIGMOID, "sigmoid", solution=True),
+        nbgrader_cell(TEST_SIGMOID, "test_sigmoid", grade=True, locked=True, points=2),
+        nbgrader_cell(PERCEPTRON, "perceptron", solution=True),
+        nbgrader_cell(TEST_PERCEPTRON, "test_perceptron", grade=True, locked=True, points=3),
+        nbgrader_cell("print('the end')"),
     ]
     return nb
 

@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, child_environment
 
 LAB = "01_perceptron"
 
@@ -43,10 +43,7 @@ def nbgrader(args, course, env):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Autograde three submissions with stock nbgrader; return {student: {grade_id: (score, max_score)}}."""
-    import os
-    from pathlib import Path
-
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    env = child_environment()
     course = tmp_path_factory.mktemp("course")
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(ROOT / "solutions" / LAB, course / "solutions" / LAB)
