@@ -15,6 +15,8 @@ Example
 """
 from __future__ import annotations
 
+import inspect
+import math
 import sys
 
 import numpy as np
@@ -31,6 +33,9 @@ __all__ = [
     "check_unchanged",
     "passed",
     "run_hidden_test",
+    "broadcast_message",
+    "call_checked",
+    "ready",
 ]
 
 
@@ -133,6 +138,132 @@ def _describe(x) -> str:
     return _fmt(a)
 
 
+def _digits_to_differ(a: float, b: float) -> int:
+    """The fewest significant digits (at least 7) at which a and b print differently."""
+    for digits in range(7, 18):
+        if f"{a:.{digits}g}" != f"{b:.{digits}g}":
+            return digits
+    return 17
+
+
+def _precision_of(rtol: float) -> str:
+    """Which floating-point precision a relative tolerance expects."""
+    if rtol < 1e-9:
+        return "float64 rounding"
+    if rtol < 1e-6:
+        return "float64 precision"
+    if rtol <= 1e-3:
+        return "float32 precision"
+    return "rough agreement"
+
+
+def _known_mistake(got, mistakes) -> str:
+    """The message of the first known wrong answer that `got` equals, or ""."""
+    if not mistakes:
+        return ""
+    try:
+        a = as_array(got).astype(np.float64)
+    except Exception:
+        return ""
+    for message, value in mistakes.items():
+        v = as_array(value).astype(np.float64)
+        if a.shape == v.shape and np.allclose(a, v, rtol=1e-9, atol=1e-12):
+            return message
+    return ""
+
+
+def broadcast_message(**shapes) -> str:
+    """Say how two arrays of different shapes broadcast, e.g. ``broadcast_message(y=(5,), z2=(5, 1))``.
+
+    Returns
+    -------
+    str
+        ``"y is (5,), z2 is (5, 1): they broadcast to (5, 5)"``.
+    """
+    if len(shapes) != 2:
+        raise TypeError(f"give exactly two name=shape pairs, got {len(shapes)}")
+    (name_a, a), (name_b, b) = ((n, tuple(s)) for n, s in shapes.items())
+    both = np.broadcast_shapes(a, b)
+    return f"{name_a} is {_shape_text(a)}, {name_b} is {_shape_text(b)}: they broadcast to {_shape_text(both)}"
+
+
+def call_checked(fn, *args, call: str, hints=None, **kwargs):
+    """Call ``fn(*args, **kwargs)``; turn an exception it raises into a `CheckFailed` that teaches.
+
+    Parameters
+    ----------
+    fn : callable
+        The student's function.
+    *args, **kwargs
+        Its arguments.
+    call : str
+        The call as the student should read it.
+    hints : dict of str to str, optional
+        Text that may appear in the error message (lower case) -> the likely
+        mistake, e.g. ``{"shape": broadcast_message(y=(2,), z2=(2, 1))}``.
+
+    Returns
+    -------
+    object
+        What `fn` returned.
+
+    Raises
+    ------
+    CheckFailed
+        When `fn` raised anything but `NotImplementedError` (an unfinished
+        exercise keeps its own, plain error).
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        hint = next((h for key, h in (hints or {}).items() if key.lower() in text.lower()), "")
+        raise CheckFailed(_with_hint(f"{call} raised {type(exc).__name__}: {text}", hint)) from None
+
+
+def _unfinished(value) -> bool:
+    """True for a function (or a class with a method) that still raises NotImplementedError."""
+    codes = []
+    if inspect.isclass(value):
+        codes = [f.__code__ for f in vars(value).values() if inspect.isfunction(f)]
+    elif inspect.isfunction(value):
+        codes = [value.__code__]
+    return any("NotImplementedError" in code.co_names for code in codes)
+
+
+def ready(exercise: str, *names: str) -> bool:
+    """Guard for a demo cell: True when the exercises it needs are done, else print one line and return False.
+
+    A name counts as unfinished when the notebook has not defined it (its
+    cell has not been run) or when it still contains the
+    ``raise NotImplementedError()`` line of the exercise's stub. Check it
+    before drawing anything, so an unfinished exercise leaves no empty axes
+    or progress bar behind::
+
+        if checks.ready("Exercise 2", "perceptron_forward"):
+            ...  # the demo
+
+    Parameters
+    ----------
+    exercise : str
+        How the note names the exercise, e.g. ``"Exercise 2"``.
+    *names : str
+        The notebook names the demo uses (functions or classes).
+
+    Returns
+    -------
+    bool
+    """
+    namespace = _notebook_namespace()
+    missing = [name for name in names if name not in namespace or _unfinished(namespace[name])]
+    if missing:
+        print(f"(complete {exercise} ({', '.join(f'`{n}`' for n in missing)}) to see this)")
+        return False
+    return True
+
+
 def _with_hint(message: str, hint: str) -> str:
     return f"{message}. Likely mistake: {hint}" if hint else message + "."
 
@@ -211,7 +342,8 @@ def check_dtype(got, kind: str, *, call: str, hint: str = "") -> None:
         raise CheckFailed(_with_hint(f"{call} returned values of dtype {a.dtype} but expected {kind} values", hint))
 
 
-def check_close(got, expected, *, call: str, rtol: float = 1e-7, atol: float = 1e-10, hint: str = "") -> None:
+def check_close(got, expected, *, call: str, rtol: float = 1e-7, atol: float = 1e-10, hint: str = "",
+                mistakes=None) -> None:
     """Check that `got` equals `expected` within tolerance, with a helpful message.
 
     Checks, in order: that `got` is an array of numbers, its shape, that it
@@ -230,12 +362,22 @@ def check_close(got, expected, *, call: str, rtol: float = 1e-7, atol: float = 1
         Relative and absolute tolerance, as in ``np.allclose``.
     hint : str
         The likely mistake, shown when the check fails.
+    mistakes : dict of str to array_like, optional
+        Known wrong answers: message -> the value that mistake produces (for
+        example ``{broadcast_message(y=(2,), z2=(2, 1)): value}``). When
+        `got` matches one of them, its message replaces `hint`.
+
+    When the printed numbers of `got` and `expected` look the same (a near
+    miss), the message shows as many digits as it takes to see the
+    difference; every value mismatch reports the relative error next to the
+    tolerance the check allows.
 
     Raises
     ------
     CheckFailed
     """
     expected = as_array(expected)
+    hint = _known_mistake(got, mistakes) or hint
     check_shape(got, expected.shape, call=call, hint=hint)
     a = _convert(got, call=call, hint=hint)
     a = a.astype(np.result_type(a.dtype, np.float64), copy=False)
@@ -250,11 +392,22 @@ def check_close(got, expected, *, call: str, rtol: float = 1e-7, atol: float = 1
     if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
         diff = np.where(np.isnan(a) & np.isnan(e), 0.0, np.abs(a - e))
         diff = np.where(np.isfinite(diff), diff, np.inf)
-        index = np.unravel_index(int(np.argmax(diff)), diff.shape) if a.ndim else ()
+        # the element that exceeds its tolerance the most, not merely the largest difference
+        excess = diff - (atol + rtol * np.abs(e))
+        index = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), -np.inf, excess))), diff.shape) if a.ndim else ()
         where = f" at index {tuple(int(i) for i in index)}" if a.ndim else ""
+        got_text, want_text = _fmt(a), _fmt(e)
+        if got_text == want_text:  # a near miss: the printed digits hide the difference
+            digits = _digits_to_differ(float(a[index]), float(e[index]))
+            got_text, want_text = f"{a[index]:.{digits}g}", f"{e[index]:.{digits}g}"
+            if a.ndim:
+                got_text = f"{_fmt(a)}, whose element {tuple(int(i) for i in index)} is {got_text},"
+        scale = abs(float(e[index]))
+        relative = diff[index] / scale if scale > 0 else math.inf
         raise CheckFailed(
             _with_hint(
-                f"{call} returned {_fmt(a)} but expected {_fmt(e)} (largest difference {diff[index]:.6g}{where})",
+                f"{call} returned {got_text} but expected {want_text} (largest difference {diff[index]:.3g}{where}, "
+                f"relative error {relative:.2g}, allowed {rtol:.0e}: {_precision_of(rtol)})",
                 hint,
             )
         )

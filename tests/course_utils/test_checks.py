@@ -15,6 +15,9 @@ from course_utils.checks import (
     check_unchanged,
     framework_of,
     passed,
+    broadcast_message,
+    call_checked,
+    ready,
     run_hidden_test,
 )
 
@@ -45,8 +48,78 @@ def test_value_mismatch_message():
     )
     assert message == (
         "sigmoid(z) returned [0.1 0.2] but expected [0.5 0.6] "
-        "(largest difference 0.4 at index (0,)). Likely mistake: exp(z) instead of exp(-z)"
+        "(largest difference 0.4 at index (0,), relative error 0.8, allowed 1e-07: float64 precision). "
+        "Likely mistake: exp(z) instead of exp(-z)"
     )
+
+
+def test_near_miss_shows_the_digits_that_differ():
+    """When got and expected print alike at 6 digits, does the message show enough digits and the relative error?"""
+    message = message_of(check_close, np.array([0.17675931]), np.array([0.17675912]), call="grads_tf(...)['b2']")
+    assert "[0.176759] but expected [0.176759]" not in message
+    assert "whose element (0,) is 0.1767593, but expected 0.1767591" in message
+    assert "relative error 1.1e-06, allowed 1e-07: float64 precision" in message
+    scalar = message_of(check_close, 1.00000004, 1.0, call="loss()", rtol=1e-10, atol=0.0)
+    assert "returned 1.00000004 but expected 1.0 " in scalar and "allowed 1e-10: float64 rounding" in scalar
+    assert "float32 precision" in message_of(check_close, 1.1, 1.0, call="f()", rtol=1e-5)
+
+
+def test_known_mistake_replaces_the_hint():
+    """Does a value equal to a known wrong answer get that mistake's message instead of the generic hint?"""
+    y, z2 = np.array([1.0, 0.0, 1.0]), np.array([[0.5], [-1.0], [2.0]])
+    broadcast = np.mean(y * z2)  # (3,) * (3, 1) -> (3, 3)
+    message = message_of(check_close, broadcast, np.mean(y * z2[:, 0]), call="loss(y, z2)", hint="the formula",
+                         mistakes={broadcast_message(y=y.shape, z2=z2.shape): broadcast})
+    assert message.endswith("Likely mistake: y is (3,), z2 is (3, 1): they broadcast to (3, 3)")
+    other = message_of(check_close, 7.0, 1.0, call="loss(y, z2)", hint="the formula", mistakes={"broadcast": broadcast})
+    assert other.endswith("Likely mistake: the formula")
+
+
+def test_broadcast_message():
+    """Does broadcast_message name both shapes and the shape they broadcast to?"""
+    assert broadcast_message(y=(5,), z2=(5, 1)) == "y is (5,), z2 is (5, 1): they broadcast to (5, 5)"
+    with pytest.raises(TypeError):
+        broadcast_message(y=(5,))
+
+
+def test_call_checked_explains_errors():
+    """Does call_checked turn a raw error into a CheckFailed with the matching hint, and leave unfinished stubs alone?"""
+    def shape_error(y):
+        raise ValueError("logits and labels must have the same shape ((2, 1) vs (2,))")
+
+    message = message_of(call_checked, shape_error, 1, call="grads_tf(params, X, y)", hints={"same shape": "reshape y"})
+    assert message == ("grads_tf(params, X, y) raised ValueError: logits and labels must have the same shape ((2, 1) vs (2,)). "
+                       "Likely mistake: reshape y")
+    assert call_checked(lambda a, b=0: a + b, 1, b=2, call="f") == 3
+
+    def stub():
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        call_checked(stub, call="stub()")
+
+
+def test_ready_guards_demos(monkeypatch, capsys):
+    """Does ready() pass finished functions and print one line for stubs, undefined names and unfinished classes?"""
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+
+    def done(x):
+        return x
+
+    def stub(x):
+        raise NotImplementedError()
+
+    class Layer:
+        def __init__(self):
+            raise NotImplementedError()
+
+    main.done, main.stub, main.Layer = done, stub, Layer
+    assert ready("Exercise 1", "done") is True
+    assert capsys.readouterr().out == ""
+    assert ready("Exercise 2", "done", "stub", "Layer", "never_defined") is False
+    assert capsys.readouterr().out == "(complete Exercise 2 (`stub`, `Layer`, `never_defined`) to see this)\n"
 
 
 def test_largest_difference_index():
