@@ -4,7 +4,10 @@ Each widget draws once when it is created, so a notebook run top to bottom
 without a human (nbclient, nbval, the autograder) executes it without
 blocking or failing; with a frontend, moving a slider redraws. Plots are
 rendered to PNG into an ``ipywidgets.Image``, which works in JupyterLab,
-classic Notebook and Colab alike.
+classic Notebook and Colab alike: at twice the figure's resolution and
+shown at the figure's own size (never stretched), with a tight layout and
+the course's plotting style. Only APIs that ipywidgets 7.7 and 8 share are
+used.
 """
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from course_utils.checks import as_array
-from course_utils.plotting import BOUNDARY_COLOR, _check_xy, _png, plot_data_2d, plot_line_boundary
+from course_utils.plotting import _CLASS_CMAP, BOUNDARY_COLOR, COLORS, _check_xy, _png, plot_data_2d, plot_line_boundary
 
-__all__ = ["SliderPlot", "slider_plot", "BoundaryPlayground", "boundary_playground"]
+__all__ = ["SliderPlot", "slider_plot", "BoundaryPlayground", "boundary_playground",
+           "ActivationExplorer", "activation_explorer", "SoftmaxExplorer", "softmax_explorer"]
 
 
 def _make_slider(name: str, spec) -> ipywidgets.ValueWidget:
@@ -33,7 +37,21 @@ def _make_slider(name: str, spec) -> ipywidgets.ValueWidget:
     cls = ipywidgets.IntSlider if integral else ipywidgets.FloatSlider
     if integral:
         value = int(value)
-    return cls(value=value, min=lo, max=hi, step=step, description=name, continuous_update=True)
+    return cls(value=value, min=lo, max=hi, step=step, description=name, continuous_update=True,
+               layout=ipywidgets.Layout(width=SLIDER_WIDTH))
+
+
+SLIDER_WIDTH = "340px"  # a track of about 250 pixels: a step of 0.1 over -10..10 is a hand's movement
+RESOLUTION = 2  # PNG pixels per CSS pixel: sharp on high-density screens, and shown at the figure's size
+
+
+def _image_for(fig: Figure) -> ipywidgets.Image:
+    """An Image widget as wide as the figure (figure inches x dpi, in CSS pixels), never wider than the output."""
+    width = int(round(fig.get_figwidth() * fig.get_dpi()))
+    return ipywidgets.Image(format="png", layout=ipywidgets.Layout(width=f"{width}px", max_width="100%", height="auto"))
+
+
+WIDGET_FIGSIZE = (6.0, 4.0)  # inches at 100 dpi: 600 x 400 CSS pixels, about the width of a notebook's output
 
 
 class SliderPlot(ipywidgets.VBox):
@@ -64,10 +82,11 @@ class SliderPlot(ipywidgets.VBox):
         self.fn = fn
         self.sliders = {name: _make_slider(name, spec) for name, spec in sliders.items()}
         self.status = ipywidgets.HTML()
-        self.image = ipywidgets.Image(format="png")
-        self.fig = Figure(figsize=figsize or mpl.rcParams["figure.figsize"])
+        self.fig = Figure(figsize=figsize or WIDGET_FIGSIZE, layout="tight")  # labels stay inside the image
         self.ax = self.fig.add_subplot()
-        super().__init__([ipywidgets.HBox(list(self.sliders.values())), self.status, self.image])
+        self.image = _image_for(self.fig)
+        controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
+        super().__init__([controls, self.status, self.image])
         for slider in self.sliders.values():
             slider.observe(self._on_change, names="value")
         self.redraw()
@@ -85,7 +104,7 @@ class SliderPlot(ipywidgets.VBox):
         self.ax.clear()
         message = self.fn(self.ax, **self.values)
         self.status.value = "" if message is None else str(message)
-        self.image.value = _png(self.fig)
+        self.image.value = _png(self.fig, dpi=RESOLUTION * self.fig.get_dpi())
 
 
 def slider_plot(fn, figsize=None, **sliders) -> SliderPlot:
@@ -112,7 +131,7 @@ def _student_error(exc: Exception, name: str) -> str:
 
 
 class BoundaryPlayground(SliderPlot):
-    """Sliders for w0, w1, w2 over the pass/fail data (see `boundary_playground`).
+    """Sliders for w0, w1, w2 and a common scale over the pass/fail data (see `boundary_playground`).
 
     Attributes
     ----------
@@ -121,42 +140,61 @@ class BoundaryPlayground(SliderPlot):
         (None when ``classify`` raised).
     """
 
-    def __init__(self, X, y, classify, boundary_x2, w0, w, ranges, labels, xlabel, ylabel):
+    def __init__(self, X, y, classify, boundary_x2, w0, w, ranges, labels, xlabel, ylabel, forward=None):
         self.X, self.y = _check_xy(X, y)
-        self.classify, self.boundary_x2 = classify, boundary_x2
+        self.classify, self.boundary_x2, self.forward = classify, boundary_x2, forward
         self.labels, self.xlabel, self.ylabel = labels, xlabel, ylabel
         self.misclassified = None
         lo, hi = self.X.min(axis=0), self.X.max(axis=0)
         margin = np.maximum(0.05 * (hi - lo), 0.5)
         self.xlim = (lo[0] - margin[0], hi[0] + margin[0])
         self.ylim = (lo[1] - margin[1], hi[1] + margin[1])
+        self._colorbar = None
         ranges = {**_DEFAULT_RANGES, **(ranges or {})}
         initial = {"w0": float(w0), "w1": float(w[0]), "w2": float(w[1])}
         sliders = {name: (*map(float, ranges[name]), initial[name]) for name in ("w0", "w1", "w2")}
-        super().__init__(self._draw, sliders)
+        # one factor for all three weights: the line stays, the transition of y_hat sharpens or softens
+        sliders["scale"] = ipywidgets.FloatLogSlider(value=1.0, base=10, min=-1.0, max=1.0, step=0.05, description="scale",
+                                                     continuous_update=True, layout=ipywidgets.Layout(width=SLIDER_WIDTH))
+        super().__init__(self._draw, sliders, figsize=(6.4, 4.4))
 
-    def _draw(self, ax, w0, w1, w2) -> str:
-        w = np.array([w1, w2])
-        ax.set_xlim(self.xlim)
-        ax.set_ylim(self.ylim)
+    def _shade(self, ax, w0, w) -> str:
+        """Shade y_hat = forward(x, w0, w) over the view; return a note when forward fails."""
+        if self.forward is None:
+            return ""
+        x1, x2 = np.meshgrid(np.linspace(*self.xlim, 160), np.linspace(*self.ylim, 160))
+        grid = np.column_stack([x1.ravel(), x2.ravel()])
+        try:
+            y_hat = as_array(self.forward(grid, w0, w)).astype(np.float64).reshape(x1.shape)
+        except Exception as exc:
+            return _student_error(exc, "perceptron_forward")
+        image = ax.imshow(y_hat, origin="lower", extent=(*self.xlim, *self.ylim), aspect="auto", cmap=_CLASS_CMAP,
+                          vmin=0.0, vmax=1.0, alpha=0.4, interpolation="bilinear")
+        if self._colorbar is None:
+            self._colorbar = self.fig.colorbar(image, ax=ax, label=r"$\hat{y}$", fraction=0.05, pad=0.02)
+        return ""
+
+    def _draw(self, ax, w0, w1, w2, scale) -> str:
+        w0, w = scale * w0, np.array([scale * w1, scale * w2])
+        notes = [note for note in [self._shade(ax, w0, w)] if note]
         plot_data_2d(self.X, self.y, ax=ax, labels=self.labels, xlabel=self.xlabel, ylabel=self.ylabel)
         ax.set_xlim(self.xlim)
         ax.set_ylim(self.ylim)
-        notes = []
         try:
             x1 = np.linspace(*self.xlim, 200)
             x2 = as_array(self.boundary_x2(x1, w0, w)).astype(np.float64)
             ax.plot(x1, x2, color=BOUNDARY_COLOR, label="decision boundary")
         except ValueError:
             # boundary_x2 rejects w2 == 0 (no x2 for a vertical line): draw it directly.
-            if w1 != 0.0:
+            if w[0] != 0.0:
                 plot_line_boundary(w0, w, ax=ax)
                 notes.append("w2 = 0, so the boundary is vertical")
         except Exception as exc:
             notes.append(_student_error(exc, "boundary_x2"))
         ax.set_xlim(self.xlim)
         ax.set_ylim(self.ylim)
-        ax.set_title(f"{w0:+.2f} {w1:+.2f}·x1 {w2:+.2f}·x2 = 0", fontsize=10)
+        ax.legend(loc="upper left")  # one fixed place, on a background: it does not jump while dragging
+        ax.set_title(f"${w0:+.2f} {w[0]:+.2f}\\,x_1 {w[1]:+.2f}\\,x_2 = 0$", fontsize=11)
         try:
             y_hat = as_array(self.classify(self.X, w0, w)).ravel()
             self.misclassified = int(np.sum(y_hat != self.y))
@@ -165,6 +203,8 @@ class BoundaryPlayground(SliderPlot):
             return _student_error(exc, "classify")
         n = self.y.size
         text = f"<b>{self.misclassified}</b> of {n} students misclassified"
+        if scale != 1.0:
+            text += f" (weights times {scale:.3g})"
         return "; ".join([text, *notes])
 
 
@@ -173,12 +213,15 @@ _DEFAULT_RANGES = {"w0": (-10.0, 10.0, 0.1), "w1": (-5.0, 5.0, 0.05), "w2": (-5.
 
 def boundary_playground(
     X, y, classify, boundary_x2, w0=1.0, w=(3.0, -2.0), ranges=None,
-    labels=("fail", "pass"), xlabel="x1: lectures attended", ylabel="x2: hours on the final project",
+    labels=("fail", "pass"), xlabel="$x_1$: lectures attended", ylabel="$x_2$: hours on the final project",
+    forward=None,
 ) -> BoundaryPlayground:
-    """Sliders for a perceptron's w0, w1, w2 that redraw its line over the data.
+    """Sliders for a perceptron's w0, w1, w2 (and a factor that scales all three) that redraw its line over the data.
 
     The status line shows how many points the student's ``classify`` gets
-    wrong. Without a frontend it draws once, with the defaults.
+    wrong; with `forward`, the plane is shaded by the perceptron's output
+    y_hat, so that scaling the weights visibly sharpens it. Without a
+    frontend it draws once, with the defaults.
 
     Parameters
     ----------
@@ -197,10 +240,136 @@ def boundary_playground(
         Slider ranges for ``"w0"``, ``"w1"``, ``"w2"``.
     labels : (str, str)
     xlabel, ylabel : str
+    forward : callable, optional
+        The student's ``perceptron_forward(x, w0, w)`` -> y_hat of shape (N,),
+        used to shade the plane (at the scaled weights).
 
     Returns
     -------
     BoundaryPlayground
-        An ``ipywidgets.VBox``; ``.sliders["w0"].value = 2.0`` redraws.
+        An ``ipywidgets.VBox``; ``.sliders["w0"].value = 2.0`` redraws;
+        ``.sliders["scale"]`` multiplies w0, w1 and w2.
     """
-    return BoundaryPlayground(X, y, classify, boundary_x2, w0, w, ranges, labels, xlabel, ylabel)
+    return BoundaryPlayground(X, y, classify, boundary_x2, w0, w, ranges, labels, xlabel, ylabel, forward=forward)
+
+
+# --- Lab 05: batch-size explorer ---------------------------------------------------------------
+
+
+class ActivationExplorer(SliderPlot):
+    """A dropdown of activation functions and sliders for w and w0 (see `activation_explorer`)."""
+
+    def __init__(self, activations: dict, w0=0.0, w=1.0, z_range=(-6.0, 6.0)):
+        if not activations:
+            raise ValueError("activations is empty: give at least one name -> function")
+        self.activations = dict(activations)
+        self.x = np.linspace(*z_range, 301)
+        choice = ipywidgets.Dropdown(options=list(self.activations), value=next(iter(self.activations)),
+                                     description="g", layout=ipywidgets.Layout(width="220px"))
+        sliders = {
+            "g": choice,
+            "w": (-4.0, 4.0, 0.1, float(w)),
+            "w0": (-6.0, 6.0, 0.1, float(w0)),
+        }
+        super().__init__(self._draw, sliders, figsize=(6.0, 3.6))
+
+    def _draw(self, ax, g, w, w0) -> str:
+        fn = self.activations[g]
+        try:
+            reference = as_array(fn(self.x)).astype(np.float64)
+            shifted = as_array(fn(w * self.x + w0)).astype(np.float64)
+        except Exception as exc:
+            return _student_error(exc, g)
+        ax.plot(self.x, reference, color="0.6", linestyle="--", label=f"{g}($x$)")
+        ax.plot(self.x, shifted, label=f"{g}({w:.1f}$\\,x$ {'+' if w0 >= 0 else '-'} {abs(w0):.1f})")
+        note = ""
+        if w != 0.0:
+            x_switch = -w0 / w
+            if self.x[0] <= x_switch <= self.x[-1]:
+                ax.axvline(x_switch, color=BOUNDARY_COLOR, linewidth=0.8, linestyle=":")
+            note = f"the input to g is 0 at x = -w0 / w = {x_switch:+.2f}: the bias moves that point, w sets the steepness"
+        else:
+            note = "w = 0: the output no longer depends on x"
+        ax.set(xlabel="$x$", ylabel="output")
+        ax.legend(loc="upper left")
+        return note
+
+
+def activation_explorer(activations, w0=0.0, w=1.0, z_range=(-6.0, 6.0)) -> ActivationExplorer:
+    """Plot g(w x + w0) against x, with the activation g from a dropdown and sliders for w and w0.
+
+    The dashed grey curve is g(x) itself; the dotted vertical line marks
+    x = -w0 / w, where the input to g is 0: the bias shifts the curve
+    sideways, the weight stretches it.
+
+    Parameters
+    ----------
+    activations : dict of str to callable
+        Name -> the student's elementwise function (e.g. ``{"sigmoid": sigmoid}``).
+    w0, w : float
+        Initial bias and weight.
+    z_range : (float, float)
+        The range of x drawn.
+
+    Returns
+    -------
+    ActivationExplorer
+        ``.sliders["w0"].value = 2.0`` or ``.sliders["g"].value = "ReLU"`` redraws.
+    """
+    return ActivationExplorer(activations, w0=w0, w=w, z_range=z_range)
+
+
+class SoftmaxExplorer(SliderPlot):
+    """Three logit sliders, the softmax probabilities and the loss for each true class (see `softmax_explorer`)."""
+
+    def __init__(self, softmax, softmax_cross_entropy, logits=(2.0, 1.0, 0.1), class_names=("class 0", "class 1", "class 2")):
+        if len(logits) != 3 or len(class_names) != 3:
+            raise ValueError("softmax_explorer shows exactly three classes: give three logits and three class names")
+        self.softmax, self.softmax_cross_entropy = softmax, softmax_cross_entropy
+        self.class_names = list(class_names)
+        self.probabilities = None
+        self.losses = None
+        sliders = {f"z{c}": (-6.0, 6.0, 0.1, float(v)) for c, v in enumerate(logits)}
+        super().__init__(self._draw, sliders, figsize=(6.0, 3.4))
+
+    def _draw(self, ax, z0, z1, z2) -> str:
+        logits = np.array([[z0, z1, z2]])
+        try:
+            p = as_array(self.softmax(logits)).astype(np.float64).reshape(3)
+            losses = [float(as_array(self.softmax_cross_entropy(np.eye(3)[[c]], logits))) for c in range(3)]
+        except Exception as exc:
+            self.probabilities = self.losses = None
+            return _student_error(exc, "softmax or softmax_cross_entropy")
+        self.probabilities, self.losses = p, losses
+        bars = ax.bar(self.class_names, p, color=[COLORS[c] for c in range(3)])
+        for bar, value, loss in zip(bars, p, losses):
+            ax.annotate(f"p = {value:.3f}\nloss if true: {loss:.3f}", (bar.get_x() + bar.get_width() / 2, value),
+                        xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", fontsize=9)
+        ax.set_ylim(0.0, 1.35)
+        ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
+        ax.set_ylabel("softmax probability")
+        return (f"probabilities sum to {p.sum():.6f}; the loss is -log p of the true class: "
+                + ", ".join(f"{name}: {loss:.3f}" for name, loss in zip(self.class_names, losses)))
+
+
+def softmax_explorer(softmax, softmax_cross_entropy, logits=(2.0, 1.0, 0.1),
+                     class_names=("class 0", "class 1", "class 2")) -> SoftmaxExplorer:
+    """Sliders for three logits; bars of the student's softmax and, per class, the loss if it were the true one.
+
+    Parameters
+    ----------
+    softmax : callable
+        The student's ``softmax(logits)`` for logits of shape (1, 3).
+    softmax_cross_entropy : callable
+        The student's ``softmax_cross_entropy(y_onehot, logits)``, called with
+        each one-hot row of shape (1, 3).
+    logits : (float, float, float)
+        Initial slider values.
+    class_names : (str, str, str)
+
+    Returns
+    -------
+    SoftmaxExplorer
+        ``.probabilities`` and ``.losses`` hold the values drawn.
+    """
+    return SoftmaxExplorer(softmax, softmax_cross_entropy, logits=logits, class_names=class_names)

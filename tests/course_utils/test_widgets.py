@@ -47,7 +47,7 @@ def test_playground_draws_once_with_defaults(students):
     playground = widgets.boundary_playground(X, y, classify, horizontal_boundary)
     assert isinstance(playground, ipywidgets.VBox)
     assert calls == [(X.shape, 1.0, [3.0, -2.0])]
-    assert playground.values == {"w0": 1.0, "w1": 3.0, "w2": -2.0}
+    assert playground.values == {"w0": 1.0, "w1": 3.0, "w2": -2.0, "scale": 1.0}
     assert playground.misclassified == expected_wrong(X, y, 1.0)
     assert f"<b>{playground.misclassified}</b> of {len(y)} students misclassified" in playground.status.value
     assert bytes(playground.image.value).startswith(PNG)
@@ -135,3 +135,91 @@ def test_playground_in_a_real_kernel(kernel):
     assert "application/vnd.jupyter.widget-view+json" in outputs[0]["data"]
     outputs = kernel("print(playground.misclassified == int(np.sum((X[:, 0] > 1.0) != y)))")
     assert [(o["output_type"], o.get("name"), o.get("text")) for o in outputs] == [("stream", "stdout", "True\n")]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG, read from its IHDR chunk."""
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_widget_images_are_sharp_and_shown_at_figure_size(students):
+    """Is the PNG rendered at twice the figure's pixels, and the Image widget as wide as the figure (not stretched)?"""
+    X, y = students
+    playground = widgets.boundary_playground(X, y, classify_by_lectures, horizontal_boundary)
+    width_px = int(round(playground.fig.get_figwidth() * playground.fig.get_dpi()))
+    assert playground.image.layout.width == f"{width_px}px" and playground.image.layout.max_width == "100%"
+    assert png_size(bytes(playground.image.value))[0] == widgets.RESOLUTION * width_px
+    assert playground.fig.get_layout_engine() is not None  # tight layout: axis labels stay inside the image
+    assert all(s.layout.width == widgets.SLIDER_WIDTH for s in playground.sliders.values())
+    assert playground.ax.get_xlabel().startswith("$x_1$") and "x_1" in playground.ax.get_title()
+
+
+def test_playground_scale_and_shading(students):
+    """Does the scale slider multiply all three weights (same line, same count) and the shading show forward's y_hat?"""
+    X, y = students
+    seen = []
+
+    def forward(x, w0, w):
+        seen.append((w0, tuple(w)))
+        return np.clip(0.5 + 0.01 * (w0 + x @ np.asarray(w)), 0.0, 1.0)
+
+    playground = widgets.boundary_playground(X, y, classify_by_lectures, horizontal_boundary, w0=2.0, w=(1.0, -0.5), forward=forward)
+    assert seen[-1] == (2.0, (1.0, -0.5))
+    count = playground.misclassified
+    playground.sliders["scale"].value = 10.0
+    assert seen[-1] == (20.0, (10.0, -5.0))
+    assert playground.misclassified == expected_wrong(X, y, 20.0) and "weights times 10" in playground.status.value
+    image = playground.ax.images[0].get_array()
+    assert image.shape == (160, 160) and float(image.max()) <= 1.0
+    assert count == expected_wrong(X, y, 2.0)
+    legend = playground.ax.get_legend()
+    assert legend.get_frame_on() and legend._loc == 2  # "upper left", fixed: it does not jump while dragging
+
+
+def test_activation_explorer_shifts_and_switches():
+    """Does the explorer draw g(w x + w0) for the chosen g, mark x = -w0 / w, and redraw on the dropdown?"""
+    calls = []
+
+    def square(z):
+        calls.append("square")
+        return np.asarray(z) ** 2
+
+    def cube(z):
+        calls.append("cube")
+        return np.asarray(z) ** 3
+
+    explorer = widgets.activation_explorer({"square": square, "cube": cube}, w0=1.0, w=2.0)
+    assert isinstance(explorer.sliders["g"], ipywidgets.Dropdown)
+    x = explorer.x
+    np.testing.assert_allclose(explorer.ax.lines[1].get_ydata(), (2.0 * x + 1.0) ** 2)
+    np.testing.assert_allclose(explorer.ax.lines[2].get_xdata(), [-0.5, -0.5])
+    assert "x = -w0 / w = -0.50" in explorer.status.value
+    explorer.sliders["g"].value = "cube"
+    explorer.sliders["w0"].value = -2.0
+    np.testing.assert_allclose(explorer.ax.lines[1].get_ydata(), (2.0 * x - 2.0) ** 3)
+    assert calls[-1] == "cube"
+    with pytest.raises(ValueError):
+        widgets.activation_explorer({})
+
+
+def test_softmax_explorer_uses_the_students_functions():
+    """Do the bars and losses come from the student's softmax and softmax_cross_entropy, per true class?"""
+    def fake_softmax(z):
+        z = np.asarray(z, dtype=float)
+        return np.abs(z) / np.abs(z).sum(axis=-1, keepdims=True)
+
+    def fake_loss(y_onehot, z):
+        return float(np.sum(y_onehot * np.asarray(z)))  # the true class's logit: easy to predict
+
+    explorer = widgets.softmax_explorer(fake_softmax, fake_loss, logits=(1.0, 2.0, -1.0))
+    np.testing.assert_allclose(explorer.probabilities, [0.25, 0.5, 0.25])
+    assert explorer.losses == [1.0, 2.0, -1.0]
+    assert [round(b.get_height(), 6) for b in explorer.ax.patches] == [0.25, 0.5, 0.25]
+    explorer.sliders["z2"].value = 5.0
+    assert explorer.losses == [1.0, 2.0, 5.0]
+
+    def stub(*args):
+        raise NotImplementedError()
+
+    unfinished = widgets.softmax_explorer(stub, stub)
+    assert unfinished.probabilities is None and "NotImplementedError" in unfinished.status.value
