@@ -30,6 +30,7 @@ The steps:
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 import warnings
@@ -39,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite
-from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout
+from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout, clean_text
 from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available
+from autograder.wire import Budget
 
 __all__ = ["GradingError", "HiddenTestError", "Limits", "find_source", "grade_notebook", "read_submission"]
 
@@ -241,7 +243,7 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
     tests = [verdicts.get(c.grade_id) or _verdict(c, False, "not graded") for c in suite.cells]
     if len(errors) > MAX_ERRORS:
         errors = errors[:MAX_ERRORS] + [f"... and {len(errors) - MAX_ERRORS} more errors"]
-    return {
+    return sanitize({
         "lab": lab,
         "score": float(sum(t["score"] for t in tests)),
         "max_score": suite.max_score,
@@ -250,7 +252,27 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
         "seed": seed,
         "elapsed_s": round(time.monotonic() - started, 3),
         **info,
-    }
+    })
+
+
+def sanitize(value, limit: int = MAX_MESSAGE):
+    """`value` with every string made safe to store and print (`autograder.remote.clean_text`), recursively.
+
+    Whatever a submission managed to put into a message (terminal escapes, control
+    characters, lone surrogates, megabytes of text) comes out printable, valid UTF-8
+    and at most `limit` characters long.
+    """
+    if isinstance(value, str):
+        return clean_text(value, limit)
+    if isinstance(value, dict):
+        return {clean_text(str(k), 200): sanitize(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v, limit) for v in value]
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else 0.0
+    return clean_text(str(value), limit)
 
 
 def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limits, seed: int, hide: list,
@@ -261,10 +283,13 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
     restarts = 0
     first_run = True
     files = _data_files(source)
+    # Every byte the submission's kernels send counts against one budget (autograder.wire).
+    budget = Budget(per_message=(limits.reply_mb * 3 // 2 + 4) << 20, total=limits.received_mb << 20)
     while pending:
         death = None  # (where, reason, retry) when the kernel died in this run; retry: a fresh kernel may help
+        sandbox = None
         try:
-            with Sandbox(files, limits=limits, hide=hide, confine=confine) as sandbox:
+            with Sandbox(files, limits=limits, hide=hide, confine=confine, byte_budget=budget) as sandbox:
                 info["kernels"] += 1
                 info["sandbox"] = sandbox.protections
                 student = RemoteStudent(sandbox)
@@ -289,6 +314,7 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
                     pending.pop(0)
         except SandboxError as exc:
             errors.append(f"the kernel could not be started: {exc}")
+            info["grader_error"] = f"the kernel could not be started: {exc}"  # the machinery's failure, not a grade
             for cell in pending:
                 verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: the kernel could not be started ({exc})")
             return
@@ -299,6 +325,8 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
         if death is None:
             return
         where, reason, retry = death
+        if sandbox is not None and sandbox.violation:  # it flooded the grader: a fresh kernel would do it again
+            retry = False
         restarts += 1
         if retry and restarts <= limits.max_restarts:
             errors.append(f"the kernel died {where}: {reason}; grading went on in a fresh kernel")

@@ -49,6 +49,7 @@ import binascii
 import builtins
 import json
 import math
+import re
 import secrets
 import sys
 import time
@@ -154,10 +155,27 @@ def _reemit_warnings(reported, call: str) -> None:
         warnings.warn(f"{call}: {_clean(item.get('message'), 300)}", category, stacklevel=3)
 
 
+# Terminal escape sequences (CSI, OSC, and two-character ones), removed whole before characters are checked.
+_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)|\x9b[0-?]*[ -/]*[@-~]?")
+
+
+def clean_text(text, limit: int = 1000) -> str:
+    """Text a submission controls, made safe to store and print.
+
+    Terminal escape sequences are removed; every other character that is not
+    printable (control characters, lone surrogates, bidirectional overrides,
+    unassigned code points) becomes ``?``, except newlines and tabs; the result
+    is at most `limit` characters (cut with ``...``) and always valid UTF-8.
+    """
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    text = _ESCAPES.sub("", text[: limit * 4 + 64])
+    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
 def _clean(text, limit: int = 500) -> str:
-    text = text if isinstance(text, str) else ""
-    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text[:limit])
-    return text.strip()
+    return clean_text(text if isinstance(text, str) else "", limit).strip()
 
 
 # ----------------------------------------------------------------- arrays
@@ -275,7 +293,7 @@ def _decode_array(x: dict) -> np.ndarray:
         raise RemoteProtocolError(f"dtype {str(dtype)[:40]!r} is not allowed")
     if framework not in FRAMEWORKS:
         raise RemoteProtocolError(f"unknown framework {str(framework)[:40]!r}")
-    if type(shape) is not list or len(shape) > MAX_NDIM or not all(type(d) is int and d >= 0 for d in shape):
+    if type(shape) is not list or len(shape) > MAX_NDIM or not all(type(d) is int and 0 <= d < 1 << 31 for d in shape):
         raise RemoteProtocolError("malformed array shape")
     if type(data) is not str:
         raise RemoteProtocolError("array data must be base64 text")
@@ -286,7 +304,10 @@ def _decode_array(x: dict) -> np.ndarray:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise RemoteProtocolError("array data is not valid base64") from None
-    a = np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+    try:
+        a = np.frombuffer(raw, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+        raise RemoteProtocolError(f"array of shape {tuple(shape)} cannot be built ({type(exc).__name__})") from None
     if x.get("scalar", False) is True:
         if shape or framework != "numpy":
             raise RemoteProtocolError("malformed scalar marker")
@@ -296,8 +317,23 @@ def _decode_array(x: dict) -> np.ndarray:
     return out
 
 
-def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", _depth: int = 0, _budget=None):
-    """Decode a value the kernel sent, strictly; raises `RemoteProtocolError` for anything unexpected."""
+def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value"):
+    """Decode a value the kernel sent, strictly; raises `RemoteProtocolError` for anything unexpected.
+
+    Whatever `x` holds, no other exception comes out: a value the grader cannot
+    accept is the submission's protocol error, never the grader's crash.
+    """
+    try:
+        return _decode(x, student=student, origin=origin)
+    except RemoteProtocolError:
+        raise
+    except RecursionError:
+        raise RemoteProtocolError("the answer is nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - anything else in a hostile value is a protocol error too
+        raise RemoteProtocolError(f"a malformed value ({type(exc).__name__})") from None
+
+
+def _decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", _depth: int = 0, _budget=None):
     budget = _budget or _Budget()
     budget.spend()
     if _depth > MAX_DEPTH:
@@ -311,7 +347,7 @@ def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", 
         return x
     if t is list:
         budget.spend(len(x))
-        return [decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x]
+        return [_decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x]
     if t is not dict:
         raise RemoteProtocolError(f"unexpected JSON value of type {t.__name__}")
     if "__ndarray__" in x:
@@ -319,10 +355,10 @@ def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", 
     keys = set(x)
     if keys == {"__tuple__"} and type(x["__tuple__"]) is list:
         budget.spend(len(x["__tuple__"]))
-        return tuple(decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x["__tuple__"])
+        return tuple(_decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x["__tuple__"])
     if keys == {"__dict__"} and type(x["__dict__"]) is dict:
         budget.spend(len(x["__dict__"]))
-        return {k: decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget)
+        return {k: _decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget)
                 for k, v in x["__dict__"].items()}
     if keys == {"__complex__"}:
         parts = x["__complex__"]

@@ -14,9 +14,11 @@ Always, by the grader (every platform):
   cells); wall time per remote call and per test cell (`autograder.remote`,
   `autograder.grading`);
 * output size: the grader never subscribes to IOPub, so whatever the kernel
-  prints is dropped by ZeroMQ at the kernel's side; the shell replies the
-  grader does read are capped by ZeroMQ's ``MAXMSGSIZE`` (``Limits.reply_mb``
-  plus room for the envelope), and oversized ones are dropped unread;
+  prints is dropped by ZeroMQ at the kernel's side; the grader reads the shell
+  and stdin sockets itself (`autograder.wire`, ZMTP under a byte budget): at
+  most ``Limits.reply_mb * 3 / 2 + 4`` MB per message (frames of unfinished
+  messages included) and ``Limits.received_mb`` per submission; a kernel that
+  sends more is killed and the submission's remaining tests score 0;
 * the kernel's environment is rebuilt from scratch (no grader variables leak).
 
 Linux as root, with ``unshare``, ``setpriv``, ``prlimit`` and ``mount``
@@ -88,6 +90,13 @@ class SandboxError(RuntimeError):
     """The kernel could not be started (the message says why and what to check)."""
 
 
+class _CallEnded(BaseException):
+    """An input exchange ended without a next request: the kernel answered the execute request, or time ran out.
+
+    A BaseException, so that no ``except Exception`` between the exchange and `Sandbox.execute` stops it.
+    """
+
+
 class KernelDied(RuntimeError):
     """The student's kernel is gone; ``reason`` says how it ended."""
 
@@ -111,7 +120,8 @@ class Limits:
     test_timeout_s: float = 120.0  # wall time of one test cell's hidden tests
     startup_timeout_s: float = 60.0  # until the kernel answers kernel_info
     interrupt_grace_s: float = 3.0  # after SIGINT, before SIGKILL
-    reply_mb: int = 16  # largest answer the grader accepts from the kernel
+    reply_mb: int = 16  # largest answer the grader accepts from the kernel (one message: reply_mb * 3 / 2 + 4 MB)
+    received_mb: int = 512  # all the bytes the grader reads from one submission's kernels together
     notebook_mb: int = 50  # largest submission file the grader reads
     max_restarts: int = 2  # fresh kernels after a kernel died, per submission
     threads: int = 1  # math-library threads of the kernel (parallel workers share the cores)
@@ -305,7 +315,7 @@ class Sandbox:
     """
 
     def __init__(self, files: Mapping[str, bytes | Path], *, limits: Limits | None = None, hide=(),
-                 confine: bool | None = None):
+                 confine: bool | None = None, byte_budget=None):
         self.limits = limits or Limits()
         available, why = confinement_available()
         if confine and not available:
@@ -324,6 +334,11 @@ class Sandbox:
         self._session = None
         self._log = None
         self._closed = False
+        self._on_input = None
+        self._pending_input: dict | None = None
+        self._early_reply: dict | None = None
+        self.byte_budget = byte_budget  # autograder.wire.Budget shared by a submission's kernels, or None
+        self.violation: str | None = None  # why the grader stopped reading the kernel (it is killed then)
         self.hidden: list[str] = []
         self.protections: dict = {}
 
@@ -519,21 +534,24 @@ class Sandbox:
         raise SandboxError("the sandbox did not start its kernel within 10 s")
 
     def _connect(self, ipc_prefix: Path, key: str) -> None:
-        import zmq
+        # The grader reads the kernel's sockets itself, under a byte budget (autograder.wire).
         from jupyter_client.session import Session
 
+        from autograder.wire import Budget, Channels
+
         self._session = Session(key=key.encode(), signature_scheme="hmac-sha256", username="autograder")
-        self._context = zmq.Context()
-        sock = self._context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, (self.limits.reply_mb * 3 // 2 + 4) << 20)
-        sock.setsockopt(zmq.RCVHWM, 100)
-        sock.connect(f"ipc://{ipc_prefix}-1")
-        self._socket = sock
+        budget = self.byte_budget or Budget(per_message=(self.limits.reply_mb * 3 // 2 + 4) << 20,
+                                            total=self.limits.received_mb << 20)
+        self._socket = Channels(str(ipc_prefix), 1, 3, self._session.bsession, budget)
 
     def _wait_ready(self) -> None:
-        msg = self._session.send(self._socket, "kernel_info_request", {})
         deadline = time.monotonic() + self.limits.startup_timeout_s
+        if not self._socket.connect(deadline, self.alive):
+            if not self.alive():
+                raise SandboxError(f"the kernel exited while starting ({self.death_reason()}): {self._log_tail()}")
+            raise SandboxError(f"the kernel did not open its sockets within {self.limits.startup_timeout_s:g} s: "
+                               f"{self._log_tail()}")
+        msg = self._session.send(self._socket.shell, "kernel_info_request", {})
         try:
             reply = self._wait_reply(msg["header"]["msg_id"], deadline)
         except KernelDied as exc:
@@ -556,6 +574,8 @@ class Sandbox:
         """How the kernel ended, in words a student can act on."""
         if self._proc is None:
             return "it never started"
+        if self.violation:
+            return self.violation
         rc = self._proc.poll()
         if self._cgroups is not None and self._cgroups.oom_killed():
             return f"it ran out of memory (limit {self.limits.memory_mb} MB)"
@@ -582,18 +602,22 @@ class Sandbox:
                 os.kill(self._kernel_pid, signal.SIGINT)
 
     def execute(self, code: str, *, timeout: float, silent: bool = False, store_history: bool = True,
-                user_expressions: dict | None = None) -> Execution:
+                user_expressions: dict | None = None, on_input=None) -> Execution:
         """Run `code`; on timeout interrupt it, and kill the kernel when it does not stop.
 
-        Returns an `Execution`; raises `KernelDied` when the kernel is (or becomes) dead.
+        `on_input(prompt) -> str` answers the kernel's ``input_request`` messages meanwhile
+        (``allow_stdin`` is on only when it is given). Returns an `Execution`; raises
+        `KernelDied` when the kernel is (or becomes) dead.
         """
         if not self.alive():
             raise KernelDied(self.death_reason())
         started = time.monotonic()
         content = {"code": code, "silent": silent, "store_history": store_history,
-                   "user_expressions": user_expressions or {}, "allow_stdin": False, "stop_on_error": False}
-        msg = self._session.send(self._socket, "execute_request", content)
+                   "user_expressions": user_expressions or {}, "allow_stdin": on_input is not None,
+                   "stop_on_error": False}
+        msg = self._guard(lambda: self._session.send(self._socket.shell, "execute_request", content))
         msg_id = msg["header"]["msg_id"]
+        self._on_input = on_input
         reply = self._wait_reply(msg_id, started + max(timeout, 0.0))
         if reply is None:
             self.interrupt()
@@ -612,26 +636,86 @@ class Sandbox:
             out.evalue = str(c.get("evalue", ""))[:1000]
         return out
 
-    def _wait_reply(self, msg_id: str, deadline: float) -> dict | None:
-        import zmq
+    def _guard(self, action):
+        """Run `action` (reading or writing the kernel's sockets); a kernel over its byte budget is killed."""
+        from autograder.wire import Overflow
 
-        poller = zmq.Poller()
-        poller.register(self._socket, zmq.POLLIN)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+        try:
+            return action()
+        except Overflow as exc:
+            self.violation = f"{exc}; the grader stopped reading it"
+            self.kill()
+            raise KernelDied(self.violation) from None
+        except ConnectionError:
+            raise KernelDied(self.death_reason() if not self.alive() else "it closed its connection to the grader") \
+                from None
+
+    def _wait_reply(self, msg_id: str, deadline: float) -> dict | None:
+        early, self._early_reply = self._early_reply, None
+        if early is not None and early["parent_header"].get("msg_id") == msg_id:
+            return early
+
+        def accept(channel, frames):
+            msg = self._accept(channel, frames, msg_id)
+            if msg is None or channel == "shell":
+                return msg
+            self._pending_input = msg
+            content = msg.get("content") if isinstance(msg.get("content"), dict) else {}
+            prompt = content.get("prompt")
+            handler = self._on_input
+            try:
+                value = handler(prompt if isinstance(prompt, str) else "") if handler is not None else "\x04"
+                self._session.send(self._socket.stdin, "input_reply", {"value": str(value)}, parent=self._pending_input)
+            except _CallEnded:
+                pass
+            found, self._early_reply = self._early_reply, None  # the kernel ended the call during the exchanges
+            return found
+
+        return self._guard(lambda: self._socket.wait(deadline, self._alive_or_raise, accept))
+
+    def _accept(self, channel: str, frames: list, msg_id: str) -> dict | None:
+        """The message if it is the reply (shell) or an input request (stdin) belonging to `msg_id`."""
+        try:
+            _, parts = self._session.feed_identities(frames)
+            msg = self._session.deserialize(parts)
+            if msg["parent_header"].get("msg_id") != msg_id or not isinstance(msg.get("content"), dict):
                 return None
-            if dict(poller.poll(int(min(remaining, 0.25) * 1000))):
-                try:
-                    frames = self._socket.recv_multipart(zmq.NOBLOCK)
-                    _, parts = self._session.feed_identities(frames)
-                    msg = self._session.deserialize(parts)
-                except Exception:  # a malformed or unsigned message: not an answer
-                    continue
-                if msg.get("parent_header", {}).get("msg_id") == msg_id and msg.get("msg_type", "").endswith("_reply"):
-                    return msg
-            elif not self.alive():
-                raise KernelDied(self.death_reason())
+        except Exception:  # a malformed or unsigned message: not an answer
+            return None
+        if channel == "shell" and msg.get("msg_type", "").endswith("_reply"):
+            return msg
+        if channel == "stdin" and msg.get("msg_type") == "input_request":
+            return msg
+        return None
+
+    def _alive_or_raise(self) -> bool:
+        if not self.alive():
+            raise KernelDied(self.death_reason())
+        return True
+
+    def stdin_exchange(self, value: str, deadline: float) -> str:
+        """From inside an ``on_input`` handler: answer the pending input request with `value`, return the next prompt.
+
+        Raises `_CallEnded` (a BaseException) at `deadline` or when the kernel ended the call instead
+        of asking again (its execute reply is kept for the waiting `execute`).
+        """
+        pending = self._pending_input
+        if pending is None:
+            raise _CallEnded("no input request is pending")
+        msg_id = pending["parent_header"].get("msg_id")
+        self._session.send(self._socket.stdin, "input_reply", {"value": value}, parent=pending)
+        self._pending_input = None
+        msg = self._guard(lambda: self._socket.wait(deadline, self._alive_or_raise,
+                                                    lambda ch, frames: self._accept(ch, frames, msg_id)))
+        if msg is None:
+            raise _CallEnded("the kernel did not answer in time")
+        if msg.get("msg_type") != "input_request":
+            self._early_reply = msg
+            raise _CallEnded("the kernel ended the call")
+        self._pending_input = msg
+        content = msg.get("content") if isinstance(msg.get("content"), dict) else {}
+        prompt = content.get("prompt")
+        return prompt if isinstance(prompt, str) else ""
 
     # -------------------------------------------------------------- teardown
     def kill(self) -> None:
@@ -660,9 +744,7 @@ class Sandbox:
         self.kill()
         self._closed = True
         if self._socket is not None:
-            self._socket.close(linger=0)
-        if self._context is not None:
-            self._context.term()
+            self._socket.close()
         if self._log is not None:
             self._log.close()
         if self._cgroups is not None:
