@@ -1,33 +1,48 @@
-"""Grade every submission of a lab in parallel on Dask; the coordinator alone writes the grades.
+"""Grade every submission of a lab in parallel on Dask; the coordinator alone reads the course and writes the grades.
 
 ``autograde(lab, course_dir)`` is ``python -m autograder autograde``:
 
 1. read the course's nbgrader config; make sure the gradebook knows the lab
-   (autograder.gradebook.ensure_assignment);
+   (autograder.gradebook.ensure_assignment); remove what dead graders left
+   on this machine (autograder.sandbox.sweep);
 2. list ``submitted/<student>/<lab>/<lab>.ipynb`` and skip every student whose
    current submission already has a complete record (resumability: a run
    killed at any point, even with ``kill -9``, is finished by running again);
 3. send the rest to Dask workers (a LocalCluster on 127.0.0.1, or an existing
-   scheduler): each task runs ``autograder.grading.grade_notebook`` on one
-   submission and returns plain data;
+   scheduler). Each task carries everything it needs as bytes: the
+   submission, the lab's source notebook (its hidden tests) and the data
+   files beside it, and the student's seed. A worker needs nothing but this
+   package installed: it writes the task's files into a private temporary
+   directory, runs ``autograder.grading.grade_notebook``, and returns plain
+   data;
 4. record each result as it arrives: one gradebook transaction, then the
    autograded notebook written atomically (autograder.gradebook.record).
 
-Workers never touch the gradebook. A grade function that raises, or a
-submission that keeps killing its worker, gives that student 0 with the reason;
-the batch goes on. Losing the scheduler stops the batch without recording
-anything more: run the command again to resume.
+Only what the submission did may cost points. A failure of the machinery (an
+unreadable submission file, a worker that cannot confine a kernel or lacks a
+package, a grade function that raises, a worker lost twice with the task, a
+gradebook write that fails) leaves that student UNGRADED: nothing is recorded,
+the summary says why, and the next run grades them. One student never stops
+the others. Losing the scheduler stops the batch without recording anything
+more: run the command again to resume.
 
-With ``--scheduler``, the workers must see the course directory at the same
-path as the coordinator (a shared filesystem), and have this package installed.
+Seeds: each student's hidden-test inputs come from a seed derived from a
+per-run secret and the student's id (`student_seed`), so inputs leaked by one
+submission say nothing about a classmate's. ``--seed N`` makes the secret N,
+so a run can be reproduced; each student's seed is recorded in their
+autograded notebook.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import logging
 import os
 import secrets
+import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections import deque
@@ -51,33 +66,100 @@ class BatchError(ValueError):
 
 @dataclass
 class Summary:
-    """What one run did: students graded, skipped as already graded, failed (graded 0), and everyone's score."""
+    """What one run did: students graded, skipped as already graded, left ungraded (and why), everyone's score."""
 
     graded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
+    ungraded: dict[str, str] = field(default_factory=dict)  # the machinery failed: nothing recorded, rerun grades
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # grading time of each submission, on its worker
+    seeds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> dict[str, str]:  # the earlier name
+        return self.ungraded
 
     def line(self) -> str:
-        return f"graded {len(self.graded)}, skipped {len(self.skipped)} already graded, failed {len(self.failed)}"
+        line = f"graded {len(self.graded)}, skipped {len(self.skipped)} already graded"
+        if self.ungraded:
+            line += f", {len(self.ungraded)} NOT graded (the grader failed; run again to grade them)"
+        return line
 
 
-def grade_task(grade_fn: Callable | None, lab: str, submission: str, source: str, seed: int | None,
-               hide: list[str]) -> dict:
-    """Run on a worker: grade one submission, never raise. Returns {"result"} or {"failed"}, and "seconds"."""
+#: Largest data files beside a lab's source that travel with each task (as grade_notebook copies them).
+DATA_LIMIT = 64 << 20
+
+
+def student_seed(secret: bytes, student: str) -> int:
+    """The seed of `student`'s hidden-test inputs: HMAC-SHA256(secret, student id), 31 bits."""
+    digest = hmac.new(secret, student.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def lab_payload(source: Path) -> dict:
+    """What a worker needs of the lab: the source notebook's bytes and the data files beside it."""
+    data, total = {}, 0
+    for path in sorted(source.parent.iterdir()):
+        if path.is_file() and path.suffix != ".ipynb" and not path.name.startswith("."):
+            total += path.stat().st_size
+            if total > DATA_LIMIT:
+                break
+            data[path.name] = path.read_bytes()
+    return {"source": source.read_bytes(), "data": data}
+
+
+def grade_task(grade_fn: Callable | None, lab: str, submission: bytes, payload: dict, seed: int,
+               unconfined: bool = False) -> dict:
+    """Run on a worker: grade one submission given as bytes; never raise.
+
+    Returns {"result", "seconds"} when a grade was produced, or {"error"} when the machinery failed
+    (the student then stays ungraded).
+    """
     start = time.perf_counter()
+    where = f"worker {socket.gethostname()} (pid {os.getpid()})"
+    work = None
     try:
+        from autograder import sandbox
+
+        sandbox.sweep()  # what a grader killed on this machine left behind
         if grade_fn is None:
+            if not sandbox.require_confinement(unconfined, err=_Discard()):
+                return {"error": f"{where} cannot confine a kernel: {sandbox.confinement_available()[1]}"}
             from autograder.grading import grade_notebook as grade_fn
-        result = grade_fn(lab, Path(submission), source=Path(source), seed=seed, hide=[Path(h) for h in hide])
+        work = Path(tempfile.mkdtemp(prefix="agtask-"))
+        lab_dir = work / "source" / lab
+        lab_dir.mkdir(parents=True)
+        (lab_dir / f"{lab}.ipynb").write_bytes(payload["source"])
+        for name, content in payload.get("data", {}).items():
+            (lab_dir / Path(name).name).write_bytes(content)
+        path = work / "submission" / f"{lab}.ipynb"
+        path.parent.mkdir()
+        path.write_bytes(submission)
+        result = grade_fn(lab, path, source=lab_dir / f"{lab}.ipynb", seed=seed, hide=[])
+        if isinstance(result, dict) and result.get("grader_error"):
+            return {"error": f"{where}: {result['grader_error']}"[:2000]}
         return {"result": result, "seconds": time.perf_counter() - start}
-    except Exception as exc:  # a bug or a hostile submission: that student gets 0 with the reason
-        return {"failed": f"grading raised {type(exc).__name__}: {exc}"[:2000], "seconds": time.perf_counter() - start}
+    except BaseException as exc:  # noqa: BLE001 - the machinery failed, whatever it was: not the student's grade
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return {"error": f"{where}: grading raised {type(exc).__name__}: {exc}"[:2000]}
+    finally:
+        if work is not None:
+            from autograder.sandbox import remove_tree
+
+            remove_tree(work)
+
+
+class _Discard:
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
 
 
 def zero_result(lab: str, tests: dict[str, float], reason: str) -> dict:
-    """The grade of a submission that could not be graded: every test 0, with the reason."""
+    """The grade of a submission that gave the grader nothing to run: every test 0, with the reason."""
     return {
         "lab": lab, "score": 0.0, "max_score": sum(tests.values()), "errors": [reason],
         "tests": [{"grade_id": g, "score": 0.0, "max_score": p, "passed": False, "message": f"not graded: {reason}"}
@@ -127,13 +209,18 @@ def dask_client(workers: int, scheduler: str | None):
 
 def autograde(lab: str, course_dir: str | Path = ".", *, workers: int | None = None, scheduler: str | None = None,
               seed: int | None = None, force: bool = False, grade_fn: Callable | None = None,
-              out=None, progress: bool = True) -> Summary:
+              out=None, progress: bool = True, unconfined: bool = False) -> Summary:
     """Grade every submission of `lab` not yet graded; print and return the summary.
 
     `grade_fn` defaults to autograder.grading.grade_notebook and must be
-    importable by the workers (a module-level function). `seed` is drawn at
-    random when None, and recorded in each autograded notebook.
+    importable by the workers (a module-level function). `seed` is the run's
+    secret (drawn at random when None): each student's seed derives from it
+    (`student_seed`) and is recorded in their autograded notebook. Without
+    `unconfined`, local grading refuses to start where no kernel can be
+    confined, and a worker that cannot confine one grades no one.
     """
+    from autograder.sandbox import require_confinement, sweep
+
     out = out or sys.stdout
     grade_fn = grade_fn or GRADE_FN
     if workers is not None and workers < 1:
@@ -146,28 +233,35 @@ def autograde(lab: str, course_dir: str | Path = ".", *, workers: int | None = N
         raise BatchError(str(exc)) from None
     if grade_fn is None:
         _check_hidden_tests(course.source(lab), lab)
+        if not scheduler and not require_confinement(unconfined):
+            raise BatchError("no confinement here (see above); nothing was graded")
+    sweep()
     tests = graded_tests(release)
     students = course.students(lab)
     summary = Summary()
     summary.skipped = [] if force else sorted(completed(course, lab, tests, students))
     todo = [s for s in students if s not in set(summary.skipped)]
-    seed = secrets.randbelow(2**31) if seed is None else seed
+    secret = secrets.token_bytes(32) if seed is None else str(int(seed)).encode()
     workers = workers or os.cpu_count() or 1
     if not students:
         print(f"no submissions of {lab} in {course.root / course.coursedir.submitted_directory}", file=sys.stderr)
     elif todo:
         where = scheduler or f"{min(workers, len(todo))} local worker(s)"
-        print(f"autograde {lab}: {len(todo)} to grade, {len(summary.skipped)} already graded; {where}; seed {seed}",
+        how = f"seeds from secret {seed}" if seed is not None else "seeds from a random per-run secret"
+        print(f"autograde {lab}: {len(todo)} to grade, {len(summary.skipped)} already graded; {where}; {how}",
               file=sys.stderr)
-        _grade_all(course, lab, todo, tests, release, summary, grade_fn=grade_fn, seed=seed,
-                   client_args=(min(workers, len(todo)), scheduler), progress=progress)
+        _grade_all(course, lab, todo, tests, release, summary, grade_fn=grade_fn, secret=secret,
+                   client_args=(min(workers, len(todo)), scheduler), progress=progress, unconfined=unconfined)
+    sweep()
     summary.scores = scores(course, lab, students)
     print(summary.line(), file=out)
     width = max(map(len, students), default=0)
     for student in students:
+        if student in summary.ungraded:
+            print(f"  {student:<{width}}  NOT GRADED: {summary.ungraded[student]}", file=out)
+            continue
         score, max_score = summary.scores.get(student, (0.0, 0.0))
-        note = f"  (failed: {summary.failed[student]})" if student in summary.failed else ""
-        print(f"  {student:<{width}}  {score:g} / {max_score:g}{note}", file=out)
+        print(f"  {student:<{width}}  {score:g} / {max_score:g}", file=out)
     return summary
 
 
@@ -181,26 +275,42 @@ def _check_hidden_tests(source: Path, lab: str) -> None:
         raise BatchError(f"cannot grade {lab}: {exc}") from None
 
 
-def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, seed, client_args, progress) -> None:
+def _read(course, lab, student) -> tuple[bytes | None, str | None, int]:
+    """(bytes, None, size), or (None, why, size) when the file cannot be read: the student then stays ungraded.
+
+    A file over the size limit is not read: (None, None, size), graded 0 for its size.
+    """
+    from autograder.sandbox import Limits
+
+    path = course.submitted(student, lab)
+    try:
+        size = path.stat().st_size
+        if size > Limits().notebook_mb << 20:
+            return None, None, size
+        return path.read_bytes(), None, size
+    except OSError as exc:
+        return None, f"cannot read {path}: {exc.strerror or exc}", 0
+
+
+def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, secret, client_args, progress,
+               unconfined) -> None:
     """Keep each worker busy with one submission at a time; record each grade as it arrives.
 
     At most one task per worker thread is in flight, so when a worker dies the
-    scheduler blames only the submission it was grading. A submission whose
-    task is killed (two worker deaths) is tried once more before it scores 0,
-    in case it was only a bystander.
+    scheduler blames only the submission it was grading. A task lost with its
+    worker is resubmitted once; lost again, the student stays ungraded.
     """
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
     from tqdm import tqdm
 
-    source = str(course.source(lab))
-    hide = [str(course.root)]
+    import hashlib as _hashlib
+
+    payload = lab_payload(course.source(lab))
     group = f"autograde-{lab}-{uuid.uuid4().hex[:8]}"  # tuple keys (group, n): one task group for the scheduler
-    identity = {}
-    for student in todo:
-        path = course.submitted(student, lab)
-        identity[student] = (file_sha256(path), course.coursedir.get_existing_timestamp(str(path.parent)))
     queue, retried, futures, numbers = deque(todo), set(), {}, itertools.count()
+    identity = {}
+    bar = tqdm(total=len(todo), desc=f"autograde {lab}", unit="nb", file=sys.stderr, disable=not progress)
 
     with dask_client(*client_args) as client:
         running = as_completed()
@@ -209,12 +319,37 @@ def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, seed, cl
             slots = max(1, sum(client.nthreads().values()))
             while queue and len(futures) < slots:
                 student = queue.popleft()
-                future = client.submit(grade_task, grade_fn, lab, str(course.submitted(student, lab)), source, seed,
-                                       hide, key=(group, next(numbers)), pure=False, retries=0)
+                data, problem, size = _read(course, lab, student)
+                if problem is not None:
+                    summary.ungraded[student] = _printable(problem)
+                    bar.update(1)
+                    continue
+                timestamp = None
+                try:
+                    timestamp = course.coursedir.get_existing_timestamp(str(course.submitted(student, lab).parent))
+                except Exception:  # noqa: BLE001 - an unreadable timestamp.txt: graded as on time
+                    pass
+                seed = student_seed(secret, student)
+                summary.seeds[student] = seed
+                if data is None:  # over the size limit: the submission's own doing, graded 0 unread
+                    try:
+                        identity[student] = (file_sha256(course.submitted(student, lab)), timestamp)
+                    except OSError as exc:
+                        summary.ungraded[student] = _printable(f"cannot read the submission: {exc}")
+                        bar.update(1)
+                        continue
+                    reason = (f"the submission is {size / (1 << 20):.1f} MB, more than the limit: clear its outputs "
+                              "(Kernel > Restart Kernel and Clear Outputs) and submit again")
+                    _record(course, lab, student, {"result": zero_result(lab, tests, reason)}, identity[student],
+                            tests, release, summary)
+                    bar.update(1)
+                    continue
+                identity[student] = (_hashlib.sha256(data).hexdigest(), timestamp)
+                future = client.submit(grade_task, grade_fn, lab, data, payload, seed, unconfined,
+                                       key=(group, next(numbers)), pure=False, retries=0)
                 futures[future] = student
                 running.add(future)
 
-        bar = tqdm(total=len(todo), desc=f"autograde {lab}", unit="nb", file=sys.stderr, disable=not progress)
         try:
             launch()
             for future in running:
@@ -227,28 +362,40 @@ def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, seed, cl
                         queue.appendleft(student)
                         launch()
                         continue
-                    answer = {"failed": "the grading worker died while grading this submission, four times "
-                                        "(its process was killed: out of memory, or killed from inside)"}
+                    answer = {"error": "the grading worker died while grading this submission, again and again "
+                                       "(killed, or out of memory)"}
                 except Exception as exc:
                     client.cancel(list(futures))
                     raise BatchError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); nothing is lost: run "
                                      f"the command again to grade the {len(todo) - bar.n} remaining submission(s)") from None
-                _record(course, lab, student, answer, identity[student], tests, release, summary, seed)
+                _record(course, lab, student, answer, identity[student], tests, release, summary)
                 bar.update(1)
                 launch()
         finally:
             bar.close()
 
 
-def _record(course, lab, student, answer, identity, tests, release, summary, seed) -> None:
-    failed = answer.get("failed") or check_result(answer.get("result"), tests)
-    result = zero_result(lab, tests, failed) if failed else answer["result"]
-    sha256, timestamp = identity
-    record(course, lab, Graded(student, result, sha256, timestamp, failed=failed, seed=seed,
-                               seconds=answer.get("seconds")), release)
-    if failed:
-        summary.failed[student] = failed
-    else:
-        summary.graded.append(student)
+def _record(course, lab, student, answer, identity, tests, release, summary) -> None:
+    """Record one grade; any failure leaves this student ungraded with the reason, and the batch goes on."""
+    problem = answer.get("error") if isinstance(answer, dict) else f"the worker returned {type(answer).__name__}"
+    result = answer.get("result") if problem is None else None
+    problem = problem or check_result(result, tests)
+    if problem is None:
+        sha256, timestamp = identity
+        try:
+            record(course, lab, Graded(student, result, sha256, timestamp, seed=summary.seeds.get(student),
+                                       seconds=answer.get("seconds")), release)
+        except Exception as exc:  # noqa: BLE001 - a bad row for one student never stops the others
+            problem = f"recording the grade failed: {type(exc).__name__}: {exc}"
+    if problem is not None:
+        summary.ungraded[student] = _printable(problem)
+        return
+    summary.graded.append(student)
     if "seconds" in answer:
         summary.seconds[student] = answer["seconds"]
+
+
+def _printable(text: str, limit: int = 2000) -> str:
+    """`text` with what a terminal or a UTF-8 file would choke on replaced by '?'."""
+    text = str(text).encode("utf-8", "replace").decode("utf-8")
+    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)[:limit]

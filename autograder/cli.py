@@ -19,12 +19,12 @@ def _autograde(args: argparse.Namespace) -> int:
     from autograder.batch import BatchError, autograde
 
     try:
-        autograde(args.lab, args.course_dir, workers=args.workers, scheduler=args.scheduler, seed=args.seed,
-                  force=args.force)
+        summary = autograde(args.lab, args.course_dir, workers=args.workers, scheduler=args.scheduler,
+                            seed=args.seed, force=args.force, unconfined=args.unconfined)
     except BatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if summary.ungraded else 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -35,6 +35,10 @@ def _grade(args: argparse.Namespace) -> int:
 
     from autograder.grading import GradingError, HiddenTestError, Limits, grade_notebook
 
+    from autograder.sandbox import require_confinement
+
+    if not require_confinement(args.unconfined):  # fail closed: no confinement, no grade
+        return 2
     limits = Limits()
     if args.timeout_cell is not None:
         limits = dataclasses.replace(limits, cell_timeout_s=args.timeout_cell)
@@ -98,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the hidden tests' inputs (default: random, reported)")
     p.add_argument("--timeout-cell", type=float, default=None, metavar="S", help="wall-time limit of one cell, seconds")
     p.add_argument("--memory-mb", type=int, default=None, metavar="M", help="memory limit of the kernel, MB")
+    p.add_argument("--unconfined", action="store_true",
+                   help="grade even where the kernel cannot be confined (prints what is not enforced)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser(
@@ -119,8 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="grade on an existing Dask cluster, e.g. tcp://host:8786 (workers must see the course directory)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="seed of the hidden tests' random inputs (default: drawn at random, recorded in autograded/)")
+                   help="secret of the run: each student's seed is derived from it and their id "
+                   "(default: drawn at random; each seed is recorded in autograded/)")
     p.add_argument("--force", action="store_true", help="grade every submission again, even those already graded")
+    p.add_argument("--unconfined", action="store_true",
+                   help="grade even where the kernel cannot be confined (prints what is not enforced)")
     p.set_defaults(func=_autograde)
     return parser
 

@@ -20,6 +20,7 @@ three differences:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import hashlib
 import html
@@ -268,7 +269,11 @@ def completed(course: Course, lab: str, tests: dict[str, float], students: list[
             except MissingEntry:
                 continue
             scored = {g.name for g in submission.grades if g.auto_score is not None}
-            if set(tests) <= scored and marker.get("submission_sha256") == file_sha256(course.submitted(student, lab)):
+            try:
+                current = file_sha256(course.submitted(student, lab))
+            except OSError:  # unreadable now: not complete; the batch says why when it tries to read it
+                continue
+            if set(tests) <= scored and marker.get("submission_sha256") == current:
                 done.add(student)
     return done
 
@@ -282,7 +287,12 @@ def _marker(path: Path) -> dict:
 
 
 def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookNode) -> None:
-    """Commit one submission's grades in one transaction, then write its autograded notebook atomically."""
+    """Commit one submission's grades in one transaction, then write its autograded notebook atomically.
+
+    Every string of the result is made storable first (`clean`): whatever a submission put into a
+    message, the database and the notebook get valid, printable UTF-8.
+    """
+    graded = dataclasses.replace(graded, result=clean(graded.result))
     submitted = read_submission(course.submitted(graded.student, lab))
     autograded = autograded_notebook(release, submitted, graded)
     with course.gradebook() as gb:
@@ -293,6 +303,21 @@ def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookN
     if stamp.is_file():
         _atomic_write(folder / "timestamp.txt", stamp.read_bytes())
     _atomic_write(folder / f"{lab}.ipynb", nbformat.writes(autograded).encode())
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+
+
+def clean(value, limit: int = 20_000):
+    """`value` with every string valid UTF-8 (lone surrogates replaced), without control characters, bounded."""
+    if isinstance(value, str):
+        text = value.encode("utf-8", "replace").decode("utf-8")
+        return _UNPRINTABLE.sub("?", text)[:limit]
+    if isinstance(value, dict):
+        return {clean(k, 200) if isinstance(k, str) else k: clean(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v, limit) for v in value]
+    return value
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -67,10 +67,12 @@ import contextlib
 import functools
 import json
 import os
+import platform
 import secrets
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -83,7 +85,157 @@ ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534
 # Directories of the repository that the kernel needs to import course_utils and find its data.
 EXPOSED = ("course_utils", "data")
-_TOOLS = ("unshare", "setpriv", "prlimit", "mount", "cp", "sh")
+# System directories the kernel's file system holds (read-only): programs, libraries, and these /etc files.
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "hosts", "localtime",
+       "ssl", "fonts", "alternatives", "mime.types", "os-release")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+PREFIX = "ag-"  # the grader's working directories: <tmp>/ag-*, each with an "owner" file
+#: (pivot_root, capset) syscall numbers, and the seccomp audit architecture, of the machines we know
+_ARCH = {"x86_64": (155, 126, 0xC000003E), "aarch64": (41, 91, 0xC00000B7)}
+
+
+_SETUP = r"""
+# Runs as PID 1 of the sandbox's fresh namespaces, as (namespace-)root, with `python -I -S -c`: it imports
+# nothing from the repository. It builds the kernel's root file system from an allow-list, then becomes the
+# kernel: no capabilities, no new privileges, seccomp filter, rlimits, parent-death signal.
+import ctypes, json, os, resource, shutil, signal, struct, sys
+
+cfg = json.load(open(sys.argv[1]))
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+
+
+def fail(what):
+    err = ctypes.get_errno()
+    sys.stderr.write(f"sandbox setup: {what}: {os.strerror(err)}\n")
+    os._exit(70)
+
+
+def mount(src, dst, fstype, flags, data=None, must=True):
+    if libc.mount(src and src.encode(), dst.encode(), fstype and fstype.encode(), flags,
+                  data and data.encode()) != 0:
+        if must:
+            fail(f"mount {src} on {dst}")
+        return False
+    return True
+
+
+def mounts_under(path):
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point == path or point.startswith(path.rstrip("/") + "/"):
+                out.append(point)
+    return out
+
+
+def kept(path):
+    # the flags of the mount holding `path` that a remount inside a user namespace must keep
+    f = os.statvfs(path).f_flag
+    return (f & (RDONLY | NOSUID | NODEV | NOEXEC | 1024 | 2048)) | ((1 << 21) if f & 4096 else 0)
+
+
+def bind_ro(src, dst):
+    mount(src, dst, None, BIND | REC)
+    for point in mounts_under(dst):  # the bind and every mount below it: read-only, keeping locked flags
+        flags = kept(point)
+        mount(None, point, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV | flags)
+
+
+NR = cfg["newroot"]
+mount("autograder-root", NR, "tmpfs", NOSUID | NODEV, "size=4m,nr_inodes=4096,mode=0755")
+for link, target in cfg["symlinks"]:
+    os.makedirs(os.path.dirname(NR + link), exist_ok=True)
+    os.symlink(target, NR + link)
+for src, dst in cfg["binds"]:
+    if os.path.isdir(src):
+        os.makedirs(NR + dst, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(NR + dst), exist_ok=True)
+        open(NR + dst, "a").close()
+    bind_ro(src, NR + dst)
+for dev in cfg["devices"]:
+    os.makedirs(os.path.dirname(NR + dev), exist_ok=True)
+    open(NR + dev, "a").close()
+    mount(dev, NR + dev, None, BIND)
+    mount(None, NR + dev, None, REMOUNT | BIND | NOSUID | NOEXEC | (kept(NR + dev) & ~RDONLY))
+for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                     ("stderr", "/proc/self/fd/2")):
+    os.symlink(target, f"{NR}/dev/{name}")
+for path in cfg["hide_dirs"]:
+    mount("autograder-hidden", NR + path, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0755")
+for path in cfg["hide_files"]:
+    mount("/dev/null", NR + path, None, BIND)
+os.makedirs(NR + "/proc", exist_ok=True)
+mount("proc", NR + "/proc", "proc", NOSUID | NODEV | NOEXEC)
+os.makedirs(NR + "/sys", exist_ok=True)
+mount("sysfs", NR + "/sys", "sysfs", NOSUID | NODEV | NOEXEC | RDONLY, must=False)
+os.makedirs(NR + "/dev/shm", exist_ok=True)
+os.makedirs(NR + "/tmp", exist_ok=True)
+mount("autograder-tmp", NR + "/tmp", "tmpfs", NOSUID | NODEV, f"size={cfg['tmp_mb']}m,nr_inodes=65536,mode=1777")
+mount("autograder-shm", NR + "/dev/shm", "tmpfs", NOSUID | NODEV, f"size={cfg['shm_mb']}m,nr_inodes=4096,mode=1777")
+uid = cfg["uid"]
+for d, mode in (("/tmp/work", 0o700), ("/tmp/.kernel", 0o700)):
+    os.mkdir(NR + d, mode)
+for name in os.listdir(cfg["work"]):
+    shutil.copyfile(os.path.join(cfg["work"], name), f"{NR}/tmp/work/{name}")
+with open(NR + "/tmp/.kernel/kernel.json", "w") as f:
+    f.write(cfg["kernel_json"])
+if uid is not None:
+    for top in ("/tmp/work", "/tmp/.kernel"):
+        for base, dirs, files in os.walk(NR + top):
+            for name in [base, *(os.path.join(base, n) for n in dirs + files)]:
+                os.lchown(name, uid, uid)
+for procs in cfg["cgroups"]:
+    with open(procs, "w") as f:
+        f.write("0")
+if cfg["userns"]:  # no nested user namespaces below this one (the counter is per user namespace)
+    with open(NR + "/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
+mount(None, NR, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV)
+os.chdir(NR)
+if libc.syscall(cfg["sys_pivot_root"], b".", b".") != 0:
+    fail("pivot_root")
+if libc.umount2(b".", 2) != 0:  # MNT_DETACH: the old root (the host's file system) is gone
+    fail("detach the old root")
+os.chdir("/tmp/work")
+names = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE,
+         "as": resource.RLIMIT_AS, "nproc": resource.RLIMIT_NPROC}
+for key, value in cfg["rlimits"].items():
+    hard = resource.getrlimit(names[key])[1]
+    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    resource.setrlimit(names[key], (value, value))
+if uid is None:  # root of its own user namespace only: lock root out of capabilities for good
+    if libc.prctl(28, 0x2F, 0, 0, 0) != 0:  # PR_SET_SECUREBITS: NOROOT, NO_SETUID_FIXUP, both locked
+        fail("securebits")
+for cap in range(64):
+    if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP until EINVAL (no such capability)
+        if ctypes.get_errno() != 22:
+            fail(f"drop capability {cap}")
+        break
+if uid is not None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # leaving uid 0 clears every capability
+header = ctypes.create_string_buffer(struct.pack("II", 0x20080522, 0))  # capset v3: clear all three sets
+if libc.syscall(cfg["sys_capset"], header, ctypes.create_string_buffer(24)) != 0:
+    fail("capset")
+if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+    fail("no_new_privs")
+program = bytes.fromhex(cfg["seccomp"])
+if program:
+    buf = ctypes.create_string_buffer(program)
+    fprog = ctypes.create_string_buffer(struct.pack("HxxxxxxP", len(program) // 8, ctypes.addressof(buf)))
+    if libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:  # SECCOMP_MODE_FILTER
+        fail("seccomp")
+libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the kernel dies with unshare (and so with the grader)
+os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+"""
 
 
 class SandboxError(RuntimeError):
@@ -139,36 +291,283 @@ class Execution:
     elapsed_s: float = 0.0
 
 
+_NAMESPACES = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--mount-proc"]
+
+
 @functools.lru_cache(maxsize=1)
-def confinement_available() -> tuple[bool, str]:
-    """Whether namespaces + uid drop work here, and why not when they don't."""
+def confinement_mode() -> tuple[str, str]:
+    """("root" | "user" | "", why): how this process can confine a kernel, and what is missing when it cannot.
+
+    "root": new namespaces, the kernel as uid nobody, cgroups. "user": an unprivileged user
+    namespace (``unshare --user --map-root-user``) holding the same namespaces, the kernel with
+    no capabilities. "": neither works here; ``why`` says what failed.
+    """
     if not sys.platform.startswith("linux"):
-        return False, f"{sys.platform}: Linux namespaces are not available"
-    if os.geteuid() != 0:
-        return False, "the grader is not root, so it cannot create namespaces or switch to uid nobody"
-    missing = [t for t in _TOOLS if shutil.which(t) is None]
-    if missing:
-        return False, f"missing tools: {', '.join(missing)} (install util-linux)"
+        return "", f"{sys.platform}: Linux namespaces are not available"
+    if platform.machine() not in _ARCH:
+        return "", f"{platform.machine()}: the sandbox knows the system calls of {', '.join(_ARCH)} only"
+    if shutil.which("unshare") is None:
+        return "", "missing tool: unshare (install util-linux)"
+    if os.geteuid() == 0:
+        mode, cmd = "root", ["unshare", *_NAMESPACES, "true"]
+    else:
+        mode, cmd = "user", ["unshare", "--user", "--map-root-user", *_NAMESPACES, "true"]
     try:
-        probe = subprocess.run(
-            ["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--mount-proc", "true"],
-            capture_output=True, timeout=20,
-        )
+        probe = subprocess.run(cmd, capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"unshare failed: {exc}"
+        return "", f"unshare failed: {exc}"
     if probe.returncode != 0:
-        return False, "unshare failed: " + probe.stderr.decode(errors="replace").strip()[:200]
-    return True, "namespaces, uid nobody"
+        detail = probe.stderr.decode(errors="replace").strip()[:200]
+        if mode == "user":
+            return "", (f"the grader is not root and unprivileged user namespaces are not available ({detail}); "
+                        "enable them (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0) "
+                        "or run the grader as root")
+        return "", f"unshare failed: {detail}"
+    return mode, ("namespaces, uid nobody" if mode == "root"
+                  else "user namespace + namespaces, no capabilities")
+
+
+def confinement_available() -> tuple[bool, str]:
+    """Whether a kernel can be confined here (as root or in a user namespace), and how or why not."""
+    mode, why = confinement_mode()
+    return bool(mode), why
+
+
+def not_enforced() -> list[str]:
+    """What an unconfined kernel (``--unconfined``) can do that a confined one cannot."""
+    return [
+        "the kernel runs as the grader's user: it can read everything that user can read "
+        "(solutions, hidden tests, the gradebook, classmates' submissions) and write everything it can write "
+        "(the grader's own code included)",
+        "no namespaces: the kernel sees and can signal the grader's processes, and can reach the network",
+        "no file-system allow-list and no private /tmp: it writes to the host's disk",
+        "no cgroups: memory by RLIMIT_AS only, processes not limited; a setsid child can outlive grading",
+        "no seccomp filter: keyrings and other shared kernel state can carry data between submissions",
+    ]
+
+
+def require_confinement(unconfined: bool = False, err=None) -> bool:
+    """Fail closed: False (after saying why on `err`) when no kernel can be confined here, unless `unconfined`.
+
+    With `unconfined`, grading goes on without confinement and `err` lists what is not enforced.
+    """
+    err = err or sys.stderr
+    ok, why = confinement_available()
+    if ok:
+        return True
+    if not unconfined:
+        print(f"error: cannot confine the student's kernel here ({why}); refusing to grade. "
+              "Run the grader as root or where unprivileged user namespaces work, or pass --unconfined "
+              "to grade without confinement (only for submissions you trust)", file=err)
+        return False
+    print(f"warning: grading UNCONFINED (--unconfined): {why}. Not enforced:", file=err)
+    for line in not_enforced():
+        print(f"  - {line}", file=err)
+    return True
+
+
+def _seccomp_program(machine: str | None = None) -> bytes:
+    """A seccomp filter: no keyrings, no namespaces (unshare, setns, clone with CLONE_NEWUSER), native calls only.
+
+    Denied calls fail with EPERM (clone3 with ENOSYS, so the C library falls back to clone, whose
+    flags the filter can read). Empty on an architecture the grader does not know.
+    """
+    machine = machine or platform.machine()
+    numbers = {"x86_64": {"add_key": 248, "request_key": 249, "keyctl": 250, "unshare": 272, "setns": 308,
+                          "clone": 56, "clone3": 435},
+               "aarch64": {"add_key": 217, "request_key": 218, "keyctl": 219, "unshare": 97, "setns": 268,
+                           "clone": 220, "clone3": 435}}.get(machine)
+    if numbers is None:
+        return b""
+    LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+    ALLOW, ERRNO, EPERM, ENOSYS, NEWUSER = 0x7FFF0000, 0x00050000, 1, 38, 0x10000000
+    prog = [(LD, 0, 0, 4), (JEQ, 1, 0, _ARCH[machine][2]), (RET, 0, 0, ERRNO | ENOSYS), (LD, 0, 0, 0)]
+    if machine == "x86_64":  # the x32 ABI's numbers (bit 30 set) are another way in
+        prog += [(JGE, 0, 1, 0x40000000), (RET, 0, 0, ERRNO | ENOSYS)]
+    for name in ("add_key", "request_key", "keyctl", "unshare", "setns"):
+        prog += [(JEQ, 0, 1, numbers[name]), (RET, 0, 0, ERRNO | EPERM)]
+    prog += [(JEQ, 0, 1, numbers["clone3"]), (RET, 0, 0, ERRNO | ENOSYS),
+             (JEQ, 0, 3, numbers["clone"]), (LD, 0, 0, 16), (JSET, 0, 1, NEWUSER), (RET, 0, 0, ERRNO | EPERM),
+             (RET, 0, 0, ALLOW)]
+    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """Remove a directory tree without recursion, following no symlink, whatever its depth or modes.
+
+    Holds one directory open at a time (so a chain deeper than the fd limit or PATH_MAX is fine) and
+    never raises: what cannot be removed stays, and the next sweep tries again.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        top = os.open(path, flags)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    fd, names, stuck = top, [], set()  # the open directory, the names leading to it, dirs that resist
+    try:
+        for _ in range(10_000_000):  # a bound, not a limit anyone reaches: each step removes or descends
+            child = None
+            with contextlib.suppress(OSError):
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                if entry.inode() in stuck:
+                                    continue
+                                child = entry.name
+                                break
+                            os.unlink(entry.name, dir_fd=fd)
+                        except OSError:
+                            continue
+            if child is not None:
+                with contextlib.suppress(OSError):
+                    os.chmod(child, 0o700, dir_fd=fd)
+                try:
+                    sub = os.open(child, flags, dir_fd=fd)
+                except OSError:
+                    try:
+                        os.rmdir(child, dir_fd=fd)
+                    except OSError:
+                        with contextlib.suppress(OSError):
+                            stuck.add(os.stat(child, dir_fd=fd, follow_symlinks=False).st_ino)
+                    continue
+                os.close(fd)
+                fd = sub
+                names.append(child)
+                continue
+            if not names:
+                break
+            parent = os.open("..", flags, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            name = names.pop()
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    stuck.add(os.stat(name, dir_fd=fd, follow_symlinks=False).st_ino)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process `pid` (field 22 of /proc/<pid>/stat), None when there is none."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_tag() -> str:
+    return f"{os.getpid()} {_start_time(os.getpid()) or ''}".strip()
+
+
+def _owner_alive(tag: str) -> bool:
+    parts = tag.split()
+    if not parts or not parts[0].isdigit():
+        return False
+    started = _start_time(int(parts[0]))
+    return started is not None and (len(parts) < 2 or parts[1] == started)
+
+
+_swept = False
+
+
+def sweep(*, tmp: str | None = None, grace_s: float = 600.0) -> list[str]:
+    """Remove what dead graders left: <tmp>/ag-* directories and autograder-* cgroups; return what went.
+
+    A directory belongs to the process named in its ``owner`` file (pid and start time); it is
+    removed once that process is gone. One without an owner file (a grader killed while creating it)
+    is removed after ``grace_s``. Only this user's directories are touched. Never raises.
+    """
+    removed = []
+    tmp = Path(tmp or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tmp):
+            try:
+                if not entry.name.startswith(PREFIX) or not entry.is_dir(follow_symlinks=False) \
+                        or entry.stat(follow_symlinks=False).st_uid != os.geteuid():
+                    continue
+                try:
+                    tag = (Path(entry.path) / "owner").read_text()[:100]
+                except OSError:
+                    if time.time() - entry.stat(follow_symlinks=False).st_mtime < grace_s:
+                        continue
+                    tag = ""
+                if _owner_alive(tag):
+                    continue
+                remove_tree(entry.path)
+                removed.append(entry.path)
+            except OSError:
+                continue
+    removed += _Cgroups.sweep()
+    return removed
+
+
+def _sweep_once() -> None:
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep()
 
 
 class _Cgroups:
     """A private memory + pids cgroup (v1 or v2) for one sandbox, when the cgroup fs is writable."""
 
+    ROOT = Path("/sys/fs/cgroup")
+
+    @classmethod
+    def parents(cls) -> list[Path]:
+        """The cgroups this process's sandboxes are created under (memory and pids, v1 or v2)."""
+        try:
+            own = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            return []
+        if (cls.ROOT / "cgroup.controllers").exists():
+            return [cls.ROOT / line.split(":", 2)[2].lstrip("/") for line in own if line.startswith("0::")]
+        out = []
+        for line in own:
+            _, controllers, rel = line.split(":", 2)
+            out += [cls.ROOT / c / rel.lstrip("/") for c in controllers.split(",") if c in ("memory", "pids")]
+        return out
+
+    @classmethod
+    def sweep(cls) -> list[str]:
+        """Remove the autograder-<pid>-<start>-* cgroups of graders that are gone (killing what is left in them)."""
+        removed = []
+        for parent in cls.parents():
+            with contextlib.suppress(OSError):
+                for group in parent.glob("autograder-*"):
+                    parts = group.name.split("-")
+                    if len(parts) < 4 or _owner_alive(f"{parts[1]} {parts[2]}"):
+                        continue
+                    with contextlib.suppress(OSError, ValueError):
+                        for pid in (group / "cgroup.procs").read_text().split():
+                            with contextlib.suppress(OSError):
+                                os.kill(int(pid), signal.SIGKILL)
+                    for _ in range(40):
+                        try:
+                            group.rmdir()
+                            removed.append(str(group))
+                            break
+                        except FileNotFoundError:
+                            break
+                        except OSError:
+                            time.sleep(0.05)
+        return removed
+
     def __init__(self, name: str, limits: Limits):
         self.dirs: list[Path] = []
         self.memory: Path | None = None
         self.kind = ""
-        root = Path("/sys/fs/cgroup")
+        root = self.ROOT
         try:
             own = Path("/proc/self/cgroup").read_text().splitlines()
         except OSError:
@@ -280,17 +679,6 @@ def _parent_pid(pid) -> int | None:
         return None
 
 
-def _closed_ancestor(path: Path) -> Path | None:
-    """The outermost ancestor of `path` that other users cannot enter (mode without o+x), if any."""
-    for parent in reversed(path.parents):
-        try:
-            if not parent.stat().st_mode & 0o001:
-                return parent
-        except OSError:
-            return None
-    return None
-
-
 def _is_under(path: Path, parent: Path) -> bool:
     try:
         path.relative_to(parent)
@@ -317,10 +705,12 @@ class Sandbox:
     def __init__(self, files: Mapping[str, bytes | Path], *, limits: Limits | None = None, hide=(),
                  confine: bool | None = None, byte_budget=None):
         self.limits = limits or Limits()
-        available, why = confinement_available()
+        mode, why = confinement_mode()
+        available = bool(mode)
         if confine and not available:
             raise SandboxError(f"confinement requested but not available: {why}")
         self.confined = available if confine is None else (confine and available)
+        self._mode = mode
         self._why = why
         self._available = available
         self._files = dict(files)
@@ -359,11 +749,15 @@ class Sandbox:
 
     def _start(self) -> None:
         limits = self.limits
-        self._base = Path(tempfile.mkdtemp(prefix="ag-"))
+        if self.confined:
+            _sweep_once()  # what graders killed earlier left behind
+        self._base = Path(tempfile.mkdtemp(prefix=PREFIX))
         os.chmod(self._base, 0o700)
+        (self._base / "owner").write_text(_owner_tag())
         work, conn = self._base / "work", self._base / "conn"
         work.mkdir()
         conn.mkdir(mode=0o700)
+        (self._base / "root").mkdir(mode=0o700)
         for name, content in self._files.items():
             target = work / Path(name).name
             if isinstance(content, (bytes, bytearray)):
@@ -375,10 +769,8 @@ class Sandbox:
         info = {"transport": "ipc", "ip": f"{inside_conn}/k", "shell_port": 1, "iopub_port": 2, "stdin_port": 3,
                 "control_port": 4, "hb_port": 5, "key": key, "signature_scheme": "hmac-sha256",
                 "kernel_name": "python3"}
-        (conn / "kernel.json").write_text(json.dumps(info))
-        os.chmod(conn / "kernel.json", 0o644)
-        name = f"autograder-{os.getpid()}-{secrets.token_hex(4)}"
-        self._cgroups = _Cgroups(name, limits) if os.geteuid() == 0 and sys.platform.startswith("linux") else None
+        name = f"autograder-{os.getpid()}-{_start_time(os.getpid()) or 0}-{secrets.token_hex(4)}"
+        self._cgroups = _Cgroups(name, limits) if self._mode == "root" and self.confined else None
         memory_cgroup = bool(self._cgroups and self._cgroups.memory)
         pids_cgroup = bool(self._cgroups and self._cgroups.pids)
         rlimits = _rlimits(limits, confined=self.confined, memory_cgroup=memory_cgroup, pids_cgroup=pids_cgroup)
@@ -386,50 +778,61 @@ class Sandbox:
                       "--HistoryManager.hist_file=:memory:"]
         self._log = open(self._base / "kernel.log", "wb")
         if self.confined:
-            for d in (work, conn):
-                os.chown(d, NOBODY, NOBODY)
-            for f in work.iterdir():
-                os.chown(f, NOBODY, NOBODY)
             env = self._environment(home="/tmp/work", tmp="/tmp")
-            script = self._script(kernel_cmd, rlimits)
-            cmd = ["setpriv", "--pdeathsig", "KILL", "--",
-                   "unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
-                   "--mount-proc", "--propagation", "private", "--", "sh", "-c", script]
-            self._proc = subprocess.Popen(cmd, cwd="/", env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+            setup = self._base / "setup.json"
+            setup.write_text(json.dumps(self._setup_config(kernel_cmd, rlimits, env, json.dumps(info), work)))
+            os.chmod(setup, 0o600)
+            userns = ["--user", "--map-root-user"] if self._mode == "user" else []
+            cmd = ["unshare", *userns, "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
+                   "--mount-proc", "--propagation", "private", "--",
+                   sys.executable, "-I", "-S", "-c", _SETUP, str(setup)]
+
+            def preexec():  # unshare dies with the grader, and its --kill-child takes the namespace with it
+                import ctypes
+
+                ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+            self._proc = subprocess.Popen(cmd, cwd="/", env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+                                          stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                          start_new_session=True, preexec_fn=preexec)
             self._kernel_pid = self._find_child(self._proc.pid)
+            # The connection directory lives in the kernel's own size-limited /tmp; the grader reaches it
+            # through the kernel's root (/proc/<pid>/root), which only the kernel's owner may follow.
+            ipc_prefix = Path(f"/proc/{self._kernel_pid}/root{inside_conn}/k")
         else:
+            (conn / "kernel.json").write_text(json.dumps(info))
             tmp = self._base / "tmp"
             tmp.mkdir()
             env = self._environment(home=str(work), tmp=str(tmp))
-            cgroups = self._cgroups
 
             def preexec():
                 _set_rlimits(rlimits)
-                if cgroups is not None:
-                    with contextlib.suppress(OSError):
-                        cgroups.join_self()
 
             self._proc = subprocess.Popen(kernel_cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
                                           stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
             self._kernel_pid = self._proc.pid
+            ipc_prefix = conn / "k"
         self.protections = {
             "confined": self.confined,
+            "mode": self._mode if self.confined else "unconfined",
             "platform": sys.platform,
             "why_not_confined": "" if self.confined else (
                 "confinement turned off (confine=False)" if self._available else self._why),
-            "namespaces": ["mount", "network", "pid", "ipc", "uts"] if self.confined else [],
-            "uid": NOBODY if self.confined else os.geteuid(),
+            "not_enforced": [] if self.confined else not_enforced(),
+            "namespaces": (["user"] if self._mode == "user" else []) + ["mount", "network", "pid", "ipc", "uts"]
+            if self.confined else [],
+            "uid": (NOBODY if self._mode == "root" else f"0 in its own user namespace ({os.geteuid()} outside), "
+                    "no capabilities") if self.confined else os.geteuid(),
+            "seccomp": bool(self.confined and _seccomp_program()),
             "hidden_paths": self.hidden,
             "memory": f"{self._cgroups.kind} {limits.memory_mb} MB" if memory_cgroup
             else f"RLIMIT_AS {limits.memory_mb + 4096} MB",
             "processes": f"pids cgroup {limits.processes}" if pids_cgroup
-            else f"RLIMIT_NPROC {limits.processes} (shared by every sandbox's uid nobody)" if self.confined
-            else "not limited",
+            else f"RLIMIT_NPROC {limits.processes}" if self.confined else "not limited",
             "rlimits": rlimits,
             "limits": asdict(limits),
         }
-        self._connect(conn / "k", key)
+        self._connect(ipc_prefix, key)
         self._wait_ready()
 
     def _environment(self, *, home: str, tmp: str) -> dict[str, str]:
@@ -452,70 +855,48 @@ class Sandbox:
                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")},
         }
 
-    def _script(self, kernel_cmd: list[str], rlimits: dict[str, int]) -> str:
-        """The shell script run as root inside the new namespaces; it ends by becoming the kernel."""
-        q = shlex.quote
-        lines = ["set -e", f"exec 3<{q(str(self._base))}"]
-        fd = 4
-        # The repository becomes an empty tmpfs; the directories needed to import (the interpreter's
-        # prefixes, course_utils, data) are bound back. A needed directory below one that nobody cannot
-        # enter (a pyenv under /root) gets the same treatment: that ancestor is masked and the path rebuilt.
-        exposed = [Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix))]
-        exposed += [ROOT / d for d in EXPOSED if (ROOT / d).is_dir()]
-        exposed = [p for i, p in enumerate(exposed) if p not in exposed[:i]]
-        masks = [ROOT] + [a for a in map(_closed_ancestor, exposed) if a is not None]
-        masks = sorted({m for m in masks if not any(m != o and _is_under(m, o) for o in masks)}, key=lambda m: len(m.parts))
-        binds = []
-        for path in exposed:
-            if any(_is_under(path, m) for m in masks):
-                lines.append(f"exec {fd}<{q(str(path))}")
-                binds.append((fd, path))
-                fd += 1
-        # The fresh /tmp comes first (every path above is already open), so a repository that
-        # lives under /tmp (a CI checkout) is rebuilt inside it rather than buried under it.
-        disk = self.limits.disk_mb
-        lines += [f"mount -t tmpfs -o size={disk}m,mode=1777 autograder-tmp /tmp"]
-        for extra, size in (("/var/tmp", 16), ("/dev/shm", 64)):
-            if Path(extra).is_dir():
-                lines.append(f"mount -t tmpfs -o size={size}m,mode=1777 autograder-tmp {extra}")
-        for mask in masks:
-            lines += [f"mkdir -p {q(str(mask))}", f"mount -t tmpfs -o size=1m,mode=0755 autograder-hidden {q(str(mask))}"]
-        self.hidden.append(f"{ROOT} (except {', '.join(str(p.relative_to(ROOT)) for _, p in binds if _is_under(p, ROOT))})")
-        self.hidden += [f"{m} (except the Python installation)" for m in masks if m != ROOT]
-        for n, path in binds:
-            lines += [f"mkdir -p {q(str(path))}",
-                      f"mount --no-canonicalize --bind /proc/self/fd/{n} {q(str(path))}",
-                      f"exec {n}<&-"]
+    def _setup_config(self, kernel_cmd: list[str], rlimits: dict[str, int], env: dict, kernel_json: str,
+                      work: Path) -> dict:
+        """What _SETUP builds: the kernel's file system from an allow-list, and who the kernel becomes."""
+        binds, symlinks = [], []
+        for path in SYSTEM:  # /bin -> usr/bin on merged-/usr systems: the link, not a second copy
+            if os.path.islink(path):
+                symlinks.append((path, os.readlink(path)))
+            elif os.path.isdir(path):
+                binds.append((path, path))
+        binds += [(f"/etc/{n}", f"/etc/{n}") for n in ETC if os.path.exists(f"/etc/{n}")]
+        # The interpreter (the venv and the installation it points to) and what the kernel imports or reads.
+        exposed = [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix]
+        exposed += [str(ROOT / d) for d in EXPOSED if (ROOT / d).is_dir()]
+        for path in dict.fromkeys(exposed):
+            if os.path.isdir(path) and not any(_is_under(Path(path), Path(b)) for b, _ in binds):
+                binds.append((path, path))
+        # A directory bound below another one replaces what that one shows there: longest last is fine,
+        # but keep the order parents first.
+        binds.sort(key=lambda b: len(Path(b[1]).parts))
+        self.hidden.append("everything but " + ", ".join(d for _, d in binds) + " (read-only), /proc, /sys, "
+                           "/dev's null, zero, full, random and urandom, and a private /tmp and /dev/shm")
+        hide_dirs, hide_files = [], []
         for path in self._hide:
-            path = path.absolute()
-            if (_is_under(path, Path("/tmp")) or _is_under(path, ROOT)) and not any(
-                    _is_under(path, p) for _, p in binds):
-                self.hidden.append(str(path))  # covered by the fresh /tmp or the hidden repository
-                continue
+            path = Path(os.path.abspath(path))
+            if not any(_is_under(path, Path(d)) for _, d in binds):
+                continue  # not in the allow-list: invisible anyway
             if path.is_dir():
-                lines.append(f"mount -t tmpfs -o size=1m,mode=0755 autograder-hidden {q(str(path))}")
+                hide_dirs.append(str(path))
             elif path.exists():
-                lines.append(f"mount --bind /dev/null {q(str(path))}")
+                hide_files.append(str(path))
             else:
                 continue
             self.hidden.append(str(path))
-        self.hidden.append("/tmp, /var/tmp, /dev/shm (fresh, private)")
-        lines += [
-            "mkdir /tmp/work /tmp/.kernel",
-            "cp -R /proc/self/fd/3/work/. /tmp/work/",
-            f"chown -R {NOBODY}:{NOBODY} /tmp/work",
-            "chmod 0700 /tmp/work",
-            "mount --no-canonicalize --bind /proc/self/fd/3/conn /tmp/.kernel",
-            "exec 3<&-",
-        ]
-        if self._cgroups is not None:
-            lines += self._cgroups.join_commands()
-        lines.append("cd /tmp/work")
-        limits = " ".join(f"--{k}={v}" for k, v in rlimits.items())
-        lines.append(
-            f"exec prlimit {limits} -- setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --no-new-privs "
-            f"--inh-caps=-all --bounding-set=-all --pdeathsig KILL -- " + " ".join(q(a) for a in kernel_cmd))
-        return "\n".join(lines)
+        pivot_root, capset, _ = _ARCH[platform.machine()]
+        cgroups = [str(d / "cgroup.procs") for d in self._cgroups.dirs] if self._cgroups is not None else []
+        return {
+            "newroot": str(self._base / "root"), "binds": binds, "symlinks": symlinks, "devices": list(DEVICES),
+            "hide_dirs": hide_dirs, "hide_files": hide_files, "tmp_mb": self.limits.disk_mb, "shm_mb": 64,
+            "work": str(work), "kernel_json": kernel_json, "uid": NOBODY if self._mode == "root" else None,
+            "userns": self._mode == "user", "cgroups": cgroups, "rlimits": rlimits, "argv": kernel_cmd, "env": env,
+            "seccomp": _seccomp_program().hex(), "sys_pivot_root": pivot_root, "sys_capset": capset,
+        }
 
     def _find_child(self, pid: int) -> int:
         """The pid (here) of unshare's child: PID 1 of the namespace, which becomes the kernel."""
@@ -750,4 +1131,4 @@ class Sandbox:
         if self._cgroups is not None:
             self._cgroups.remove()
         if self._base is not None:
-            shutil.rmtree(self._base, ignore_errors=True)
+            remove_tree(self._base)
