@@ -81,52 +81,78 @@ def _is_submission_test_cell(cell) -> bool:
         isinstance(grade_id, str) and grade_id.startswith("test_"))
 
 
-def read_submission(path: Path, limits: Limits) -> tuple[list[tuple[str, str]], list[str], str | None]:
-    """The code cells to run, as (label, source), the grade_ids found, and why the file is unusable (or None)."""
+def read_submission(path: Path, limits: Limits, suite: Suite | None = None
+                    ) -> tuple[list[tuple[str, str]], list[str], str | None, list[str]]:
+    """The code cells to run, as (label, source), the grade_ids found, why the file is unusable (or None),
+    and the grade_ids of the locked cells the submission edited or lacks.
+
+    With the lab's `suite`, every locked cell of the source runs with the source's text, as
+    nbgrader's OverwriteCells does: a submission cell with its grade_id (whatever its type or
+    metadata now) gets the source's code, and a locked cell the submission lacks is put back
+    after the cell that precedes it in the source.
+    """
     import nbformat
 
     try:
         size = path.stat().st_size
     except OSError as exc:
-        return [], [], f"cannot read the submission: {exc.strerror}"
+        return [], [], f"cannot read the submission: {exc.strerror}", []
     if size > limits.notebook_mb << 20:
         return [], [], (f"the submission is {size / (1 << 20):.1f} MB, more than the {limits.notebook_mb} MB limit: "
-                        "clear its outputs (Kernel > Restart Kernel and Clear Outputs) and submit again")
+                        "clear its outputs (Kernel > Restart Kernel and Clear Outputs) and submit again"), []
     if size == 0:
-        return [], [], "the submission is an empty file"
+        return [], [], "the submission is an empty file", []
     try:
         text = path.read_bytes().decode("utf-8")
         raw = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return [], [], f"the submission is not a valid notebook file (not JSON: {_first_line(exc)})"
+        return [], [], f"the submission is not a valid notebook file (not JSON: {_first_line(exc)})", []
     if not isinstance(raw, dict):
-        return [], [], "the submission is not a notebook (its JSON is not an object)"
+        return [], [], "the submission is not a notebook (its JSON is not an object)", []
     try:
         with warnings.catch_warnings():  # duplicate cell ids and the like: nbformat repairs them
             warnings.simplefilter("ignore")
             nb = nbformat.reads(text, as_version=4)
     except Exception as exc:
-        return [], [], f"the submission is not a notebook nbformat can read ({type(exc).__name__}: {_first_line(exc)})"
+        return [], [], f"the submission is not a notebook nbformat can read ({type(exc).__name__}: {_first_line(exc)})", []
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list) or not cells:
-        return [], [], "the submission has no cells"
-    code, ids = [], []
+        return [], [], "the submission has no cells", []
+    locked = {c.grade_id: c for c in suite.locked} if suite is not None else {}
+    code, ids, keys, seen = [], [], [], {}
+    position = {g: i for i, g in enumerate(suite.order) if g} if suite is not None else {}
+    key = -1  # where in the source's order the current submission cell sits
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict):
             continue
         grade_id = _nbgrader(cell).get("grade_id")
         if isinstance(grade_id, str):
             ids.append(grade_id)
-        if cell.get("cell_type") != "code" or _is_submission_test_cell(cell):
-            continue
+            key = position.get(grade_id, key)
         source = cell.get("source", "")
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)
+        if isinstance(grade_id, str) and grade_id in locked:
+            given = locked[grade_id]
+            if grade_id not in seen:
+                seen[grade_id] = cell.get("cell_type") == "code" and source == given.source
+            code.append((f"cell {index} ({grade_id}, locked: run from the release)", given.source))
+            keys.append(key)
+            continue
+        if cell.get("cell_type") != "code" or _is_submission_test_cell(cell):
+            continue
         if not isinstance(source, str) or not source.strip():
             continue
         label = f"cell {index}" + (f" ({grade_id})" if isinstance(grade_id, str) else "")
         code.append((label, source))
-    return code, ids, None
+        keys.append(key)
+    # Locked cells the submission lacks go back where the source has them.
+    for given in (c for c in locked.values() if c.grade_id not in seen):
+        at = next((i for i, k in enumerate(keys) if k > given.index), len(code))
+        code.insert(at, (f"{given.grade_id} (locked, missing from the submission: run from the release)", given.source))
+        keys.insert(at, given.index)
+    edited = [g for g in locked if not seen.get(g, False)]
+    return code, ids, None, edited
 
 
 def _verdict(cell: TestCell, passed: bool, message: str) -> dict:
@@ -228,7 +254,7 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
     errors: list[str] = []
     info = {"kernels": 0, "sandbox": {"confined": confinement_available()[0]}}
 
-    code, ids, problem = read_submission(submission, limits)
+    code, ids, problem, edited = read_submission(submission, limits, suite)
     if problem is not None:
         errors.append(problem)
         for cell in suite.cells:
@@ -238,6 +264,11 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
         if missing:
             errors.append(f"the submission has no cell with grade_id {', '.join(missing)} (nbgrader metadata lost or "
                           "edited?); graded from the instructor's notebook anyway")
+        info["locked_cells_edited"] = edited
+        if edited:
+            errors.append(f"locked cell{'s' if len(edited) > 1 else ''} {', '.join(edited)} "
+                          f"{'were' if len(edited) > 1 else 'was'} edited or removed in the submission: graded with "
+                          "the release's version, as every locked cell is")
         _grade(suite, code, source, limits, seed, [source.parent, *hide], confine, verdicts, errors, info)
 
     tests = [verdicts.get(c.grade_id) or _verdict(c, False, "not graded") for c in suite.cells]
@@ -295,6 +326,8 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
                 student = RemoteStudent(sandbox)
                 student._ag_install()
                 death = _execute_cells(sandbox, code, skip, limits, errors if first_run else [])
+                if death is None:
+                    death = _redefine_helpers(sandbox, suite, limits, errors if first_run else [])
                 first_run = False
                 if death is None:
                     try:
@@ -336,6 +369,21 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
         for cell in pending:
             verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: {why}")
         return
+
+
+def _redefine_helpers(sandbox: Sandbox, suite: Suite, limits: Limits, errors: list[str]):
+    """Run the locked cells' def/class statements again, so a later cell cannot swap a given helper."""
+    code = "\n\n".join(c.definitions for c in suite.locked if c.definitions)
+    if not code:
+        return None
+    try:
+        result = sandbox.execute(code, timeout=limits.cell_timeout_s, silent=True, store_history=False)
+    except KernelDied as exc:
+        return ("while defining the given helpers again", exc.reason, False)
+    if result.status != "ok":
+        errors.append(f"the locked cells' functions could not be defined again after the notebook ran: "
+                      f"{result.ename}: {_first_line(result.evalue)}")
+    return None
 
 
 def _execute_cells(sandbox: Sandbox, code: list[tuple[str, str]], skip: set[int], limits: Limits,

@@ -18,6 +18,11 @@ parameter named ``reference`` also receives the reference solution: the
 source notebook's code cells other than test cells, executed (lazily, once)
 in the grading process. A test cell without hidden tests cannot be graded
 outside the kernel, so loading fails with `HiddenTestError` naming it.
+
+The suite also keeps the source's locked cells (``nbgrader.locked``, not
+solution, not grade: the setup cell, given helpers) as `LockedCell`: the
+grader runs them with the source's text, whatever the submission made of
+them (`autograder.grading`).
 """
 from __future__ import annotations
 
@@ -58,10 +63,22 @@ class TestCell:
 
 
 @dataclass(frozen=True)
+class LockedCell:
+    """A locked code cell of the source that is neither a solution nor a test (setup, given helpers)."""
+
+    grade_id: str
+    index: int  # position among the source notebook's cells
+    source: str
+    definitions: str  # its top-level def/class statements (run again after the notebook)
+
+
+@dataclass(frozen=True)
 class Suite:
     lab: str
     source: Path
     cells: tuple[TestCell, ...]
+    locked: tuple[LockedCell, ...] = ()
+    order: tuple[str, ...] = ()  # the grade_ids of the source's cells, in order
     _reference: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -96,6 +113,29 @@ def _meta(cell) -> dict:
 def is_source_test_cell(cell) -> bool:
     meta = _meta(cell)
     return cell.get("cell_type") == "code" and meta.get("grade") is True and not meta.get("solution")
+
+
+def is_locked_cell(cell) -> bool:
+    """nbgrader's locked cells that are neither solution nor grade cells (their text is the release's, always)."""
+    meta = _meta(cell)
+    return (cell.get("cell_type") == "code" and meta.get("locked") is True and not meta.get("solution")
+            and not meta.get("grade") and isinstance(meta.get("grade_id"), str) and bool(meta.get("grade_id")))
+
+
+def _definitions(source: str) -> str:
+    """The top-level function and class definitions of a cell's code, as source text (magics dropped)."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    code = "\n".join(lines)
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return ""
+    parts = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            parts.append("\n".join(lines[start - 1:node.end_lineno]))
+    return "\n\n".join(parts)
 
 
 def hidden_regions(source: str) -> list[str]:
@@ -148,8 +188,12 @@ def load_suite(source: Path, lab: str | None = None) -> Suite:
         nb = nbformat.read(source, as_version=4)
     except Exception as exc:
         raise HiddenTestError(f"{source}: cannot read the source notebook ({type(exc).__name__}: {exc})") from None
-    cells, seen = [], set()
+    cells, seen, locked, order = [], set(), [], []
     for index, cell in enumerate(nb.cells):
+        grade_id = _meta(cell).get("grade_id")
+        order.append(grade_id if isinstance(grade_id, str) else "")
+        if is_locked_cell(cell):
+            locked.append(LockedCell(grade_id, index, cell.source, _definitions(cell.source)))
         if not is_source_test_cell(cell):
             continue
         meta = _meta(cell)
@@ -173,7 +217,7 @@ def load_suite(source: Path, lab: str | None = None) -> Suite:
         cells.append(TestCell(grade_id, float(points), index, tests))
     if not cells:
         raise HiddenTestError(f"{source}: no test cells (cells with nbgrader grade: true)")
-    return Suite(lab, source, tuple(cells))
+    return Suite(lab, source, tuple(cells), tuple(locked), tuple(order))
 
 
 def reference_code(source: Path) -> list[str]:
