@@ -37,6 +37,12 @@ CONTRACT = {
         "gradient_descent": ["gradient_descent"],
         "autodiff": ["grads_tf", "grads_torch"],
     },
+    "05_minibatch_sgd": {
+        "minibatches": ["iterate_minibatches"],
+        "minibatch_sgd": ["minibatch_sgd"],
+        "gradient_noise": ["gradient_noise"],
+        "data_pipelines": ["make_torch_loader", "make_tf_dataset"],
+    },
 }
 
 
