@@ -37,6 +37,16 @@ CONTRACT = {
         "gradient_descent": ["gradient_descent"],
         "autodiff": ["grads_tf", "grads_torch"],
     },
+    "04_optimizers": {
+        "sgd": ["sgd"],
+        "sgd_momentum": ["sgd_momentum"],
+        "adagrad": ["adagrad"],
+        "adadelta": ["adadelta"],
+        "rmsprop": ["rmsprop"],
+        "adam": ["adam"],
+        "run_optimizer": ["run_optimizer"],
+        "training_loop": ["train_step_tf", "train_step_torch"],
+    },
     "05_minibatch_sgd": {
         "minibatches": ["iterate_minibatches"],
         "minibatch_sgd": ["minibatch_sgd"],
