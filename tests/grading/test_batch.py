@@ -150,6 +150,27 @@ def test_second_run_grades_only_what_changed_and_what_was_not_graded(batch_run, 
     assert len(gradebook_rows(root)) == 5 * GRADE_CELLS and scores(root)["carol"] == 5.0
 
 
+def test_unreadable_submission_stays_ungraded_and_a_rerun_grades_it(tmp_path, monkeypatch):
+    """Does a submission the coordinator cannot read leave that student ungraded (no 0, the reason in the summary)
+    while the others are graded, and does a rerun grade them once the file is readable?"""
+    root = make_course(tmp_path / "course", {"alice": solved(), "bob": solved()})
+    real_read = batch._read
+
+    def flaky(course, lab, student):
+        if student == "bob":
+            return None, f"cannot read {course.submitted(student, lab)}: Input/output error", 0
+        return real_read(course, lab, student)
+
+    monkeypatch.setattr(batch, "_read", flaky)
+    out = io.StringIO()
+    summary = batch.autograde(LAB, root, workers=1, grade_fn=fake_grade, progress=False, out=out)
+    assert summary.graded == ["alice"] and "Input/output error" in summary.ungraded["bob"]
+    assert re.search(r"^\s+bob\s+NOT GRADED: cannot read", out.getvalue(), re.M) and not (root / "autograded" / "bob").exists()
+    monkeypatch.setattr(batch, "_read", real_read)
+    summary = batch.autograde(LAB, root, workers=1, grade_fn=fake_grade, progress=False, out=io.StringIO())
+    assert summary.graded == ["bob"] and summary.skipped == ["alice"] and not summary.ungraded
+
+
 def test_unknown_lab_is_a_one_line_error(tmp_path):
     """Does a lab without a source notebook exit non-zero with one line naming the problem?"""
     root = make_course(tmp_path / "course", {})
