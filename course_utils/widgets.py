@@ -567,3 +567,601 @@ def softmax_explorer(softmax, softmax_cross_entropy, logits=(2.0, 1.0, 0.1),
         ``.probabilities`` and ``.losses`` hold the values drawn.
     """
     return SoftmaxExplorer(softmax, softmax_cross_entropy, logits=logits, class_names=class_names)
+
+
+# --- Learning rates and optimizers (Lab 04) -------------------------------------------------------
+from course_utils.plotting import COLORS, set_axes  # noqa: E402
+
+__all__ += ["classify_regime", "LearningRateExplorer", "lr_explorer", "OptimizerRace", "optimizer_race"]
+
+
+def classify_regime(losses, path, loss_min: float = 0.0, tol: float = 1e-2) -> str:
+    """Name what a run of an optimizer did, from its numbers alone.
+
+    Parameters
+    ----------
+    losses : array_like of shape (T,)
+        The loss after each step (the start first).
+    path : array_like of shape (T, D)
+        The weights after each step.
+    loss_min : float
+        The lowest loss of the problem (or the lowest one known).
+    tol : float
+        A run converges when its excess loss ``losses - loss_min`` ends
+        below ``tol`` times where it started.
+
+    Returns
+    -------
+    str
+        ``"diverges"`` (the loss grew or is not finite), ``"oscillates"`` or
+        ``"oscillates, but converges"`` (more than half of the steps reverse
+        the direction of the previous one in some weight), ``"converges"``,
+        or ``"too slow"`` (the loss fell, but not far enough).
+    """
+    excess = np.asarray(losses, dtype=np.float64) - float(loss_min)
+    path = np.asarray(path, dtype=np.float64)
+    if path.ndim == 1:
+        path = path[:, None]
+    if excess.ndim != 1 or path.shape[0] != excess.shape[0] or excess.size < 2:
+        raise ValueError(f"need losses of shape (T,) and path of shape (T, D) with T >= 2, got {excess.shape} and {path.shape}")
+    if not (np.all(np.isfinite(excess)) and np.all(np.isfinite(path))) or excess[-1] > excess[0]:
+        return "diverges"
+    steps = np.diff(path, axis=0)
+    reversals = np.any(steps[1:] * steps[:-1] < 0, axis=1).mean() if len(steps) > 1 else 0.0
+    converged = excess[-1] <= tol * max(excess[0], 0.0)
+    if reversals > 0.5:
+        return "oscillates, but converges" if converged else "oscillates"
+    return "converges" if converged else "too slow"
+
+
+def _grid_losses(loss_fn, w_range, resolution):
+    (lo1, hi1), (lo2, hi2) = w_range
+    W1, W2 = np.meshgrid(np.linspace(lo1, hi1, resolution), np.linspace(lo2, hi2, resolution))
+    with np.errstate(all="ignore"):
+        L = as_array(loss_fn(W1, W2)).astype(np.float64)
+    if L.shape != W1.shape:
+        raise ValueError(f"loss_fn(W1, W2) must work on grids: it returned shape {L.shape} for grids of shape {W1.shape}")
+    return W1, W2, L
+
+
+def _ranges(w_range):
+    w_range = np.asarray(w_range, dtype=np.float64)
+    pair = (tuple(w_range), tuple(w_range)) if w_range.shape == (2,) else tuple(map(tuple, w_range))
+    if np.shape(pair) != (2, 2) or not all(lo < hi for lo, hi in pair):
+        raise ValueError(f"w_range must be (lo, hi) or ((lo1, hi1), (lo2, hi2)) with lo < hi, got {w_range.tolist()}")
+    return pair
+
+
+def _path_losses(loss_fn, path):
+    with np.errstate(all="ignore"):
+        return as_array(loss_fn(path[:, 0], path[:, 1])).astype(np.float64)
+
+
+def _draw_contours(ax, grid, levels):
+    W1, W2, L = grid
+    finite = L[np.isfinite(L)]
+    lo, hi = finite.min(), finite.max()
+    if isinstance(levels, int) and lo > 0:
+        levels = np.geomspace(lo, hi, levels)  # log-spaced: the floor of a ravine stays visible
+    ax.contour(W1, W2, L, levels=levels, cmap="viridis", linewidths=0.7)
+
+
+class LearningRateExplorer(ipywidgets.VBox):
+    """A log-scale learning-rate slider and start-point sliders over a 2-D loss (see `lr_explorer`).
+
+    Attributes
+    ----------
+    regime : str
+        What the current run did, from `classify_regime` (None when ``path_fn`` raised).
+    path, losses : numpy.ndarray
+        The current run's weights (T, 2) and losses (T,).
+    """
+
+    def __init__(self, loss_fn, path_fn, w_range, lr_range, lr, start, num_steps, loss_min, figsize):
+        self.loss_fn, self.path_fn, self.num_steps = loss_fn, path_fn, int(num_steps)
+        self.w_range = _ranges(w_range)
+        self.grid = _grid_losses(loss_fn, self.w_range, 120)
+        self.loss_min = float(np.nanmin(self.grid[2])) if loss_min is None else float(loss_min)
+        lo, hi = (float(v) for v in lr_range)
+        if not 0 < lo < hi:
+            raise ValueError(f"lr_range must be (low, high) with 0 < low < high, got {lr_range}")
+        self.lr_slider = ipywidgets.FloatLogSlider(value=float(lr), base=10, min=np.log10(lo), max=np.log10(hi), step=0.01,
+                                                   description="η", continuous_update=False, readout_format=".3g")
+        (a1, b1), (a2, b2) = self.w_range
+        self.start_sliders = [ipywidgets.FloatSlider(value=float(s), min=a, max=b, step=(b - a) / 200, description=name,
+                                                     continuous_update=False)
+                              for s, (a, b), name in zip(start, self.w_range, ("start w1", "start w2"))]
+        self.status = ipywidgets.HTML()
+        self.image = ipywidgets.Image(format="png")
+        self.fig = Figure(figsize=figsize, dpi=90)
+        self.ax_path, self.ax_loss = self.fig.subplots(1, 2)
+        self.regime, self.path, self.losses = None, None, None
+        super().__init__([ipywidgets.HBox([self.lr_slider, *self.start_sliders]), self.status, self.image])
+        for slider in (self.lr_slider, *self.start_sliders):
+            slider.observe(self._on_change, names="value")
+        self.redraw(strict=True)
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+    def redraw(self, strict: bool = False) -> None:
+        """Run ``path_fn`` at the current values, draw the path and the loss curve, and name the regime."""
+        lr, start = self.lr_slider.value, np.array([s.value for s in self.start_sliders])
+        for ax in (self.ax_path, self.ax_loss):
+            ax.clear()
+        _draw_contours(self.ax_path, self.grid, 25)
+        try:
+            with np.errstate(all="ignore"):
+                self.path = as_array(self.path_fn(lr, start.copy(), self.num_steps)).astype(np.float64)
+        except Exception as exc:
+            if strict:
+                raise
+            self.regime = None
+            self.status.value = _student_error(exc, "the optimizer")
+            self.image.value = _png(self.fig)
+            return
+        self.losses = _path_losses(self.loss_fn, self.path)
+        self.regime = classify_regime(self.losses, self.path, self.loss_min)
+        (lo1, hi1), (lo2, hi2) = self.w_range
+        self.ax_path.plot(self.path[:, 0], self.path[:, 1], "o-", color=COLORS[1], markersize=2.5, linewidth=1)
+        self.ax_path.plot(*start, "k^", markersize=7)
+        set_axes(self.ax_path, "$w_1$", "$w_2$", xlim=(lo1, hi1), ylim=(lo2, hi2))
+        excess = self.losses - self.loss_min
+        shown = np.where(np.isfinite(excess) & (excess > 0), excess, np.nan)
+        self.ax_loss.semilogy(np.arange(len(excess)), shown, color=COLORS[1])
+        set_axes(self.ax_loss, "step", "loss − lowest loss")
+        self.fig.suptitle(f"η = {lr:.3g}: {self.regime}", fontsize=10)
+        self.fig.tight_layout()
+        last = f"{self.losses[-1]:.3g}" if np.isfinite(self.losses[-1]) else "not finite"
+        self.status.value = (f"η = {lr:.3g}: <b>{self.regime}</b> (loss {self.losses[0]:.3g} at the start, "
+                             f"{last} after {len(self.losses) - 1} steps)")
+        self.image.value = _png(self.fig)
+
+
+def lr_explorer(loss_fn, path_fn, w_range, lr_range=(1e-3, 1.0), lr=0.05, start=(-4.0, 1.5), num_steps=60,
+                loss_min=None, figsize=(9.0, 3.6)) -> LearningRateExplorer:
+    """Explore the learning rate: sliders for η (log scale) and the start point redraw a run over a 2-D loss.
+
+    Draws once when created (so it runs unattended); with a frontend,
+    moving a slider redraws. The status line names the regime from the
+    run's numbers (`classify_regime`): diverges, oscillates, converges or
+    too slow.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(W1, W2)``, elementwise on arrays of any (equal) shape.
+    path_fn : callable
+        ``path_fn(lr, start, num_steps)`` -> weights after each step, shape
+        (num_steps + 1, 2): the optimizer being explored (e.g. gradient
+        descent written in the notebook).
+    w_range : (lo, hi) or ((lo1, hi1), (lo2, hi2))
+    lr_range : (float, float)
+        Slider range of η (log scale).
+    lr : float
+    start : (float, float)
+    num_steps : int
+    loss_min : float, optional
+        The problem's lowest loss; by default the lowest on the drawn grid.
+    figsize : (float, float)
+
+    Returns
+    -------
+    LearningRateExplorer
+        An ``ipywidgets.VBox``; ``.lr_slider.value = 0.1`` redraws, ``.regime`` names the regime.
+    """
+    return LearningRateExplorer(loss_fn, path_fn, w_range, lr_range, lr, start, num_steps, loss_min, figsize)
+
+
+class OptimizerRace(ipywidgets.VBox):
+    """Checkboxes and learning rates per optimizer over one 2-D loss (see `optimizer_race`).
+
+    Attributes
+    ----------
+    checkboxes, lr_sliders : dict of str to widget
+    paths : dict of str to numpy.ndarray
+        Each optimizer's current path (T, 2), recomputed only when its
+        learning rate changes.
+    errors : dict of str to str
+        Optimizers whose run raised, with the error.
+    """
+
+    def __init__(self, loss_fn, run, rules, w_range, start, num_steps, loss_min, lr_range, figsize):
+        if not rules:
+            raise ValueError("rules is empty: give {name: (rule, learning_rate)}")
+        self.loss_fn, self.run, self.num_steps = loss_fn, run, int(num_steps)
+        self.rules = {name: rule for name, (rule, _) in rules.items()}
+        self.initial_lrs = {name: float(lr) for name, (_, lr) in rules.items()}
+        self.start = np.asarray(start, dtype=np.float64)
+        self.w_range = _ranges(w_range)
+        self.grid = _grid_losses(loss_fn, self.w_range, 150)
+        self.loss_min = float(np.nanmin(self.grid[2])) if loss_min is None else float(loss_min)
+        lo, hi = (float(np.log10(v)) for v in lr_range)
+        self.checkboxes = {name: ipywidgets.Checkbox(value=True, description=name, indent=False,
+                                                     layout=ipywidgets.Layout(width="150px")) for name in self.rules}
+        self.lr_sliders = {name: ipywidgets.FloatLogSlider(value=lr, base=10, min=min(lo, np.log10(lr)),
+                                                           max=max(hi, np.log10(lr)), step=0.05, description="η",
+                                                           continuous_update=False, readout_format=".2g")
+                           for name, lr in self.initial_lrs.items()}
+        self.reset_button = ipywidgets.Button(description="reset")
+        self.status = ipywidgets.HTML()
+        self.image = ipywidgets.Image(format="png")
+        self.fig = Figure(figsize=figsize, dpi=90)
+        self.ax_path, self.ax_loss = self.fig.subplots(1, 2)
+        self.paths, self.errors = {}, {}
+        rows = [ipywidgets.HBox([self.checkboxes[n], self.lr_sliders[n]]) for n in self.rules]
+        half = (len(rows) + 1) // 2
+        controls = ipywidgets.HBox([ipywidgets.VBox(rows[:half]), ipywidgets.VBox(rows[half:]), self.reset_button])
+        super().__init__([controls, self.status, self.image])
+        for name in self.rules:
+            self._compute(name, strict=True)
+            self.checkboxes[name].observe(self._on_change, names="value")
+            self.lr_sliders[name].observe(self._on_lr, names="value")
+        self.reset_button.on_click(self.reset)
+        self.redraw()
+
+    def _compute(self, name: str, strict: bool = False) -> None:
+        config = {"learning_rate": float(self.lr_sliders[name].value)}
+        try:
+            with np.errstate(all="ignore"):
+                path = as_array(self.run(self.rules[name], config, self.start.copy(), self.num_steps)).astype(np.float64)
+            if path.ndim != 2 or path.shape[1] != 2:
+                raise ValueError(f"the run returned shape {path.shape}, expected ({self.num_steps + 1}, 2)")
+        except Exception as exc:
+            if strict:
+                raise
+            self.paths.pop(name, None)
+            self.errors[name] = _student_error(exc, name)
+            return
+        self.errors.pop(name, None)
+        self.paths[name] = path
+
+    def _on_lr(self, change) -> None:
+        name = next(n for n, s in self.lr_sliders.items() if s is change["owner"])
+        self._compute(name)
+        self.redraw()
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+    def reset(self, button=None) -> None:
+        """Every optimizer chosen again, at its first learning rate."""
+        for name, lr in self.initial_lrs.items():
+            if self.lr_sliders[name].value != lr:
+                self.lr_sliders[name].unobserve(self._on_lr, names="value")
+                self.lr_sliders[name].value = lr
+                self.lr_sliders[name].observe(self._on_lr, names="value")
+                self._compute(name)
+            self.checkboxes[name].unobserve(self._on_change, names="value")
+            self.checkboxes[name].value = True
+            self.checkboxes[name].observe(self._on_change, names="value")
+        self.redraw()
+
+    @property
+    def chosen(self) -> list:
+        """The names of the optimizers drawn now."""
+        return [n for n in self.rules if self.checkboxes[n].value and n in self.paths]
+
+    def redraw(self) -> None:
+        """Draw the chosen optimizers' paths over the contours and their loss curves."""
+        for ax in (self.ax_path, self.ax_loss):
+            ax.clear()
+        _draw_contours(self.ax_path, self.grid, 30)
+        self.ax_path.plot(*self.start, "k^", markersize=7)
+        colors = dict(zip(self.rules, COLORS))
+        finals = []
+        for name in self.chosen:
+            path = self.paths[name]
+            label = f"{name} (η = {self.lr_sliders[name].value:.2g})"
+            self.ax_path.plot(path[:, 0], path[:, 1], "-", color=colors[name], linewidth=1.3, label=label)
+            excess = _path_losses(self.loss_fn, path) - self.loss_min
+            self.ax_loss.semilogy(np.where(np.isfinite(excess) & (excess > 0), excess, np.nan), color=colors[name])
+            finals.append(f"{html.escape(name)}: {excess[-1] + self.loss_min:.3g}")
+        (lo1, hi1), (lo2, hi2) = self.w_range
+        set_axes(self.ax_path, "$w_1$", "$w_2$", xlim=(lo1, hi1), ylim=(lo2, hi2))
+        set_axes(self.ax_loss, "step", "loss − lowest loss")
+        handles, labels = self.ax_path.get_legend_handles_labels()
+        if handles:
+            self.fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+        self.fig.tight_layout(rect=(0, 0.14 if handles else 0, 1, 1))
+        text = f"loss after {self.num_steps} steps: " + ", ".join(finals) if finals else "no optimizer chosen"
+        self.status.value = "<br>".join([text, *self.errors.values()])
+        self.image.value = _png(self.fig)
+        for legend in self.fig.legends:
+            legend.remove()
+
+
+def optimizer_race(loss_fn, run, rules, w_range, start, num_steps=200, loss_min=None, lr_range=(1e-4, 10.0),
+                   figsize=(9.5, 4.2)) -> OptimizerRace:
+    """Race optimizers over one 2-D loss: a checkbox and a learning rate per optimizer, and a reset button.
+
+    Every path is computed once and again only when its learning rate
+    changes, so toggling a checkbox only redraws. Draws once when created.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        ``loss_fn(W1, W2)``, elementwise on arrays of any (equal) shape.
+    run : callable
+        ``run(rule, config, start, num_steps)`` -> weights after each step,
+        shape (num_steps + 1, 2); config is ``{"learning_rate": lr}``.
+        Errors raised when the race is created propagate; later ones are
+        shown in the status line.
+    rules : dict of str to (callable, float)
+        Name -> (update rule, initial learning rate).
+    w_range : (lo, hi) or ((lo1, hi1), (lo2, hi2))
+    start : (float, float)
+    num_steps : int
+    loss_min : float, optional
+        The problem's lowest loss; by default the lowest on the drawn grid.
+    lr_range : (float, float)
+        Range of the learning-rate sliders (log scale).
+    figsize : (float, float)
+
+    Returns
+    -------
+    OptimizerRace
+    """
+    return OptimizerRace(loss_fn, run, rules, w_range, start, num_steps, loss_min, lr_range, figsize)
+
+
+# --- Lab 06: overfitting explorer and dropout visualiser ------------------------------------------
+
+
+class OverfittingExplorer(ipywidgets.VBox):
+    """Sliders for capacity, training points, L2 strength and dropout rate over a fit and its two losses.
+
+    See `overfitting_explorer`. Left: the data and the fitted curve; right:
+    training and validation loss against capacity at the current number of
+    points, λ and dropout rate, with the current capacity marked.
+
+    Attributes
+    ----------
+    sliders : dict of str to ipywidgets.ValueWidget
+        ``"capacity"``, ``"n_train"``, ``"lam"``, ``"p"``.
+    status : ipywidgets.HTML
+    image : ipywidgets.Image
+    fig : matplotlib.figure.Figure
+    ax_fit, ax_loss : matplotlib.axes.Axes
+    losses : numpy.ndarray or None
+        Shape (len(capacities), 2): training and validation loss of every
+        capacity at the current setting (None when ``fit`` raised).
+    """
+
+    def __init__(self, fit, x_train, y_train, x_val, y_val, capacities, capacity, lams, lam, p, n_train,
+                 capacity_label, figsize):
+        self.fit = fit
+        self.x_train, self.y_train = np.asarray(x_train, dtype=np.float64), np.asarray(y_train, dtype=np.float64)
+        self.x_val, self.y_val = np.asarray(x_val, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
+        if self.x_train.shape != self.y_train.shape or self.x_val.shape != self.y_val.shape or self.x_train.ndim != 1:
+            raise ValueError(f"overfitting_explorer: x and y must be 1-D and of equal length, got x_train {self.x_train.shape}, "
+                             f"y_train {self.y_train.shape}, x_val {self.x_val.shape}, y_val {self.y_val.shape}")
+        self.capacities = [int(c) for c in capacities]
+        self.capacity_label = capacity_label
+        self.losses = None
+        lams = [float(v) for v in lams]
+        n_max = self.x_train.size
+        layout = ipywidgets.Layout(width=SLIDER_WIDTH)
+        self.sliders = {
+            "capacity": ipywidgets.SelectionSlider(options=self.capacities, value=int(capacity), description="capacity",
+                                                   continuous_update=False, layout=layout),
+            "n_train": ipywidgets.IntSlider(value=int(n_train or n_max), min=2, max=n_max, step=1, description="points",
+                                            continuous_update=False, layout=layout),
+            "lam": ipywidgets.SelectionSlider(options=[(f"{v:g}", v) for v in lams], value=float(lam), description="L2 λ",
+                                              continuous_update=False, layout=layout),
+            "p": ipywidgets.FloatSlider(value=float(p), min=0.0, max=0.9, step=0.05, description="dropout p",
+                                        continuous_update=False, layout=layout),
+        }
+        self.status = ipywidgets.HTML()
+        self.fig = Figure(figsize=figsize, layout="tight")
+        self.ax_fit, self.ax_loss = self.fig.subplots(1, 2)
+        self.image = _image_for(self.fig)
+        self.x_plot = np.linspace(min(self.x_train.min(), self.x_val.min()), max(self.x_train.max(), self.x_val.max()), 300)
+        span = np.ptp(np.concatenate([self.y_train, self.y_val]))
+        self.ylim = (min(self.y_train.min(), self.y_val.min()) - 0.15 * span, max(self.y_train.max(), self.y_val.max()) + 0.15 * span)
+        controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
+        super().__init__([controls, self.status, self.image])
+        for slider in self.sliders.values():
+            slider.observe(self._on_change, names="value")
+        self.redraw()
+
+    @property
+    def values(self) -> dict:
+        """The sliders' current values, by name."""
+        return {name: slider.value for name, slider in self.sliders.items()}
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+    def _mse(self, predict, x, y) -> float:
+        return float(np.mean((as_array(predict(x)).astype(np.float64).ravel() - y) ** 2))
+
+    def redraw(self) -> None:
+        """Fit every capacity at the current setting; draw the current fit and both loss curves."""
+        v = self.values
+        x, y = self.x_train[:v["n_train"]], self.y_train[:v["n_train"]]
+        for ax in (self.ax_fit, self.ax_loss):
+            ax.clear()
+        self.ax_fit.plot(self.x_val, self.y_val, ".", color="0.7", markersize=4, label="validation")
+        self.ax_fit.plot(x, y, "o", color=COLORS[0], markersize=5, label="training")
+        self.ax_fit.set(xlabel="x", ylabel="y", ylim=self.ylim)
+        try:
+            losses, current = [], None
+            for c in self.capacities:
+                predict = self.fit(x, y, c, v["lam"], v["p"])
+                losses.append((self._mse(predict, x, y), self._mse(predict, self.x_val, self.y_val)))
+                if c == v["capacity"]:
+                    current = predict
+            self.losses = np.array(losses)
+        except Exception as exc:
+            self.losses = None
+            self.status.value = _student_error(exc, "fit")
+        else:
+            self.ax_fit.plot(self.x_plot, as_array(current(self.x_plot)).ravel(), color=COLORS[1], label="fit")
+            self.ax_loss.plot(self.capacities, self.losses[:, 0], "o-", color=COLORS[0], markersize=3, label="training")
+            self.ax_loss.plot(self.capacities, self.losses[:, 1], "s--", color=COLORS[1], markersize=3, label="validation")
+            self.ax_loss.axvline(v["capacity"], color="0.4", linewidth=1.0, label="current")
+            self.ax_loss.set(xlabel=self.capacity_label, ylabel="loss (MSE)", yscale="log")
+            self.ax_loss.legend(loc="lower left", fontsize=8)
+            i, best = self.capacities.index(v["capacity"]), self.capacities[int(np.argmin(self.losses[:, 1]))]
+            self.status.value = (f"{self.capacity_label} {v['capacity']}, {v['n_train']} training points, λ = {v['lam']:g}, "
+                                 f"dropout p = {v['p']:.2f}: training loss <b>{self.losses[i, 0]:.4f}</b>, "
+                                 f"validation loss <b>{self.losses[i, 1]:.4f}</b> (lowest validation loss at {best})")
+        handles, labels = self.ax_fit.get_legend_handles_labels()
+        self.ax_fit.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8)
+        self.image.value = _png(self.fig, dpi=RESOLUTION * self.fig.get_dpi())
+
+
+def overfitting_explorer(fit, x_train, y_train, x_val, y_val, capacities=range(16), capacity=4,
+                         lams=(0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0), lam=0.0, p=0.0, n_train=None,
+                         capacity_label="degree", figsize=(10.0, 3.8)) -> OverfittingExplorer:
+    """Sliders for a model's capacity, the number of training points, the L2 strength λ and the dropout rate.
+
+    Every change refits all capacities (so ``fit`` must be fast: a closed
+    form or a small problem) and redraws the current fit over the data and
+    the training and validation loss (mean squared error) against capacity.
+    Without a frontend it draws once, with the defaults.
+
+    Parameters
+    ----------
+    fit : callable
+        ``fit(x, y, capacity, lam, p) -> predict``, where ``predict(x_new)``
+        returns predictions of shape (M,) for x_new of shape (M,).
+    x_train, y_train : array_like of shape (N,)
+        The points the slider "points" takes the first n of.
+    x_val, y_val : array_like of shape (V,)
+    capacities : iterable of int
+    capacity : int
+        The initial capacity (one of `capacities`).
+    lams : sequence of float
+        The L2 strengths the λ slider offers; `lam` is one of them.
+    p : float
+        The initial dropout rate, in [0, 0.9].
+    n_train : int, optional
+        The initial number of training points (default all).
+    capacity_label : str
+    figsize : (float, float)
+
+    Returns
+    -------
+    OverfittingExplorer
+        An ``ipywidgets.VBox``; ``.sliders["capacity"].value = 9`` redraws.
+    """
+    return OverfittingExplorer(fit, x_train, y_train, x_val, y_val, capacities, capacity, lams, lam, p, n_train,
+                               capacity_label, figsize)
+
+
+class DropoutVisualiser(ipywidgets.VBox):
+    """A layer's units as a grid, with the units that dropout zeroes marked (see `dropout_visualiser`).
+
+    Attributes
+    ----------
+    sliders : dict of str to ipywidgets.ValueWidget
+        ``"p"`` (drop probability) and ``"seed"`` (which mask).
+    status : ipywidgets.HTML
+    image : ipywidgets.Image
+    fig : matplotlib.figure.Figure
+    ax_before, ax_after : matplotlib.axes.Axes
+    out : numpy.ndarray or None
+        The activations after dropout for the current mask (None when ``dropout_forward`` raised).
+    dropped : int or None
+        How many units the current mask zeroes.
+    mean_over_masks : float or None
+        The mean activation after dropout, averaged over `num_masks` masks.
+    """
+
+    def __init__(self, dropout_forward, activations, p, seed, num_masks, figsize):
+        self.dropout_forward = dropout_forward
+        self.activations = np.asarray(activations, dtype=np.float64)
+        if self.activations.ndim != 2:
+            raise ValueError(f"dropout_visualiser: activations must be a 2-D grid of units, got shape {self.activations.shape}")
+        self.num_masks = int(num_masks)
+        self.out = self.dropped = self.mean_over_masks = None
+        layout = ipywidgets.Layout(width=SLIDER_WIDTH)
+        self.sliders = {
+            "p": ipywidgets.FloatSlider(value=float(p), min=0.0, max=0.9, step=0.05, description="drop p",
+                                        continuous_update=False, layout=layout),
+            "seed": ipywidgets.IntSlider(value=int(seed), min=0, max=99, step=1, description="mask (seed)",
+                                         continuous_update=False, layout=layout),
+        }
+        self.status = ipywidgets.HTML()
+        self.fig = Figure(figsize=figsize, layout="tight")
+        self.ax_before, self.ax_after = self.fig.subplots(1, 2)
+        self.image = _image_for(self.fig)
+        controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
+        super().__init__([controls, self.status, self.image])
+        for slider in self.sliders.values():
+            slider.observe(self._on_change, names="value")
+        self.redraw()
+
+    @property
+    def values(self) -> dict:
+        """The sliders' current values, by name."""
+        return {name: slider.value for name, slider in self.sliders.items()}
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+    def _grid(self, ax, values, title, vmax) -> None:
+        ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+
+    def redraw(self) -> None:
+        """Draw the activations before and after one dropout mask; report the means."""
+        p, seed = self.values["p"], self.values["seed"]
+        a = self.activations
+        for ax in (self.ax_before, self.ax_after):
+            ax.clear()
+        try:
+            out = as_array(self.dropout_forward(a, p, True, np.random.default_rng(seed))[0]).astype(np.float64)
+            stack = np.broadcast_to(a, (self.num_masks,) + a.shape).copy()
+            many = as_array(self.dropout_forward(stack, p, True, np.random.default_rng(seed + 1000))[0]).astype(np.float64)
+        except Exception as exc:
+            self.out = self.dropped = self.mean_over_masks = None
+            self._grid(self.ax_before, a, "activations (evaluation)", max(a.max(), 1e-12))
+            self.status.value = _student_error(exc, "dropout_forward")
+        else:
+            self.out, self.dropped = out, int(np.sum((out == 0) & (a != 0)))
+            self.mean_over_masks = float(many.mean())
+            vmax = max(out.max(), a.max(), 1e-12)
+            self._grid(self.ax_before, a, "activations (evaluation)", vmax)
+            self._grid(self.ax_after, out, f"after dropout (training, p = {p:.2f})", vmax)
+            rows, cols = np.nonzero((out == 0) & (a != 0))
+            self.ax_after.plot(cols, rows, "x", color=COLORS[1], markersize=7, markeredgewidth=1.5)
+            self.status.value = (f"dropped <b>{self.dropped}</b> of {a.size} active units; mean activation: "
+                                 f"<b>{a.mean():.4f}</b> without dropout, <b>{out.mean():.4f}</b> with this mask, "
+                                 f"<b>{self.mean_over_masks:.4f}</b> averaged over {self.num_masks} masks")
+        self.image.value = _png(self.fig, dpi=RESOLUTION * self.fig.get_dpi())
+
+
+def dropout_visualiser(dropout_forward, activations, p=0.5, seed=0, num_masks=1000,
+                       figsize=(8.0, 3.0)) -> DropoutVisualiser:
+    """A slider for the drop probability p over a layer's units drawn as a grid, dropped units marked ×.
+
+    The status line reads the mean activation without dropout, with the
+    current mask, and averaged over `num_masks` masks: inverted dropout keeps
+    it the same in expectation. Without a frontend it draws once.
+
+    Parameters
+    ----------
+    dropout_forward : callable
+        The student's ``dropout_forward(x, p, training, rng) -> (out, mask)``.
+    activations : array_like of shape (R, C)
+        One layer's activations, drawn as an R x C grid of units.
+    p : float
+        The initial drop probability, in [0, 0.9].
+    seed : int
+        The initial mask's seed (the "mask" slider draws others).
+    num_masks : int
+        How many masks the average in the status line uses.
+    figsize : (float, float)
+
+    Returns
+    -------
+    DropoutVisualiser
+        An ``ipywidgets.VBox``; ``.sliders["p"].value = 0.2`` redraws.
+    """
+    return DropoutVisualiser(dropout_forward, activations, p, seed, num_masks, figsize)
