@@ -21,45 +21,89 @@ Always, by the grader (every platform):
   sends more is killed and the submission's remaining tests score 0;
 * the kernel's environment is rebuilt from scratch (no grader variables leak).
 
-Linux as root, with ``unshare``, ``setpriv``, ``prlimit`` and ``mount``
-(util-linux) available (``protections["confined"] is True``):
+Confinement, platform by platform (``confinement_mode()``; ``protections`` says what held):
 
-* new mount, network, PID, IPC and UTS namespaces; the kernel is PID 1 of its
-  PID namespace, so killing it kills every process the submission started
-  (daemons, ``setsid`` children, fork storms), and ``/proc`` shows only them;
-* the kernel runs as ``nobody`` (uid/gid 65534, no supplementary groups,
-  ``no_new_privs``, no capabilities), with the parent-death signal set, so a
-  grader killed with ``kill -9`` takes its kernels with it;
-* the repository is replaced by an empty tmpfs except the directories the
-  kernel needs to import (``.venv``, ``course_utils``, ``data``), so
-  ``solutions/``, ``tests/``, ``.git``, ``source/``, ``gradebook.db``,
-  ``submitted/``, ``autograded/`` … of a course kept in the repository are
-  invisible; every path in ``hide`` (e.g. a course directory elsewhere) is
-  covered the same way (an empty tmpfs over a directory, ``/dev/null`` over a
-  file); a directory the interpreter lives under that ``nobody`` cannot
-  enter (a pyenv in ``/root``) is masked the same way, with only the
-  interpreter's installation bound back;
-* ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are fresh, size-limited tmpfs
-  mounts; the working directory ``/tmp/work`` lives in that tmpfs, so the
-  kernel cannot see other submissions' sandboxes and everything it writes
-  disappears with it; elsewhere it can write nothing (it is not root);
+=============================  ===================  ======================  ==================
+what                           Linux, grader root   Linux, grader a user    elsewhere / none
+                               (mode "root")        (mode "user")           (``--unconfined``)
+=============================  ===================  ======================  ==================
+mount, net, PID, IPC, UTS ns   yes                  yes, in a new user ns   no
+file system from allow-list    yes                  yes                     no
+kernel-writable: tmpfs only    yes                  yes                     no (host disk)
+kernel's identity              uid/gid nobody       ns-root, outside: the   the grader's user
+                                                    grader's uid
+capabilities                   none                 none (securebits lock)  n/a
+seccomp filter                 yes                  yes                     no
+nested user namespaces         denied (seccomp)     denied (seccomp and     allowed
+                                                    max_user_namespaces=0)
+memory limit                   cgroup (v1 or v2)    RLIMIT_AS               RLIMIT_AS
+task limit                     pids cgroup          RLIMIT_NPROC            none
+sees / signals the grader      no                   no                      yes
+=============================  ===================  ======================  ==================
+
+Both confined modes (``protections["confined"] is True``), built by ``_SETUP``,
+which runs as PID 1 of the new namespaces with ``python -I -S`` (nothing
+imported from the repository) and then becomes the kernel:
+
+* new mount, network, PID, IPC and UTS namespaces (as a user: inside a new
+  user namespace, ``unshare --user --map-root-user``); the kernel is PID 1
+  of its PID namespace, so killing it kills every process the submission
+  started (daemons, ``setsid`` children, fork storms), and ``/proc`` shows
+  only them: the grader's pid, cwd and files are out of reach, and so are
+  its signals; System V IPC and abstract Unix sockets are private to it;
+* the file system is built from an ALLOW-LIST on an empty tmpfs, then
+  ``pivot_root``: ``/usr`` (and the ``/bin``, ``/lib*`` links), a few
+  ``/etc`` files (``ETC``), the interpreter's installation and the venv,
+  ``course_utils`` and ``data`` of the repository, all read-only (bind
+  mounts, remounted read-only with the flags they had); ``/proc``, a
+  read-only ``/sys``, five ``/dev`` nodes. Nothing else exists for the kernel:
+  not ``solutions/``, ``tests/``, ``autograder/``, ``.git``, a course
+  directory, a sibling ``../shared``, ``/home``, ``/run`` (so no
+  ``/run/lock``), ``/var/tmp``. Paths in ``hide`` that lie inside an allowed
+  directory are covered (an empty tmpfs over a directory, ``/dev/null`` over
+  a file);
+* everything the kernel can write is a size-limited tmpfs of its own:
+  ``/tmp`` (``Limits.disk_mb``; the working directory ``/tmp/work`` and the
+  connection directory ``/tmp/.kernel`` live there; the grader reaches the
+  sockets through ``/proc/<kernel pid>/root``) and ``/dev/shm`` (64 MB).
+  They vanish with the namespace, so the host keeps nothing the kernel wrote;
+* as root the kernel runs as ``nobody`` (uid/gid 65534, no supplementary
+  groups); as a user it stays root of its own user namespace, with the
+  securebits that keep root from gaining capabilities locked. Either way:
+  every capability dropped (bounding, permitted, effective, inheritable),
+  ``no_new_privs``, the parent-death signal set (a grader killed with
+  ``kill -9`` takes its kernels with it);
+* a seccomp filter: no keyrings (``add_key``, ``keyctl``, ``request_key``),
+  no ``unshare``, ``setns`` or ``clone`` with a new user namespace, no
+  ``clone3``, no other system-call ABI (x32, i386); so no state crosses from
+  one grading to the next through the kernel's keyrings;
 * no network: the new network namespace has only a loopback interface, down;
-* memory and number of tasks through cgroups when the cgroup file system is
-  writable (v1 ``memory.limit_in_bytes`` + ``pids.max``, or v2 ``memory.max``
-  + ``pids.max``); ``protections["memory"]`` says which;
+* as root, memory and number of tasks through cgroups when the cgroup file
+  system is writable (v1 ``memory.limit_in_bytes`` + ``pids.max``, or v2
+  ``memory.max`` + ``pids.max``); ``protections["memory"]`` says which. As a
+  user (no cgroup delegated), ``RLIMIT_AS`` and ``RLIMIT_NPROC``;
 * rlimits: ``RLIMIT_CPU``, ``RLIMIT_FSIZE``, ``RLIMIT_CORE`` = 0;
-  ``RLIMIT_NPROC`` only when no pids cgroup is available (it counts the tasks
-  of uid nobody machine-wide, so concurrent sandboxes share it); ``RLIMIT_AS``
+  ``RLIMIT_NPROC`` only when no pids cgroup is available; ``RLIMIT_AS``
   only when no memory cgroup is available (PyTorch and TensorFlow reserve far
   more address space than they use).
 
-Anywhere else (not root, macOS, no util-linux; ``confined is False``): the
-kernel runs as the grader's user in its own session and process group, in
-the temporary directory, with ``RLIMIT_AS`` (memory plus 4 GiB of address
-space headroom; not enforced by macOS), ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` and
-``RLIMIT_CORE``; it can read whatever that user can read and reach the
-network, and a child that calls ``setsid`` can escape the process-group kill.
-Run the grader as root on Linux (e.g. in a container) for the real sandbox.
+Leftovers: each sandbox's host folder ``<tmp>/ag-*`` names its grader (pid
+and start time, file ``owner``) and holds only the submission's copy, the
+setup and the log; cgroups are named ``autograder-<pid>-<start>-*``. What a
+grader killed with ``kill -9`` left is removed by `sweep` (run at the start
+of confined grading, by every batch task and at the start and end of a
+batch). Removal is iterative (`remove_tree`): no recursion, no symlink
+followed, any depth.
+
+Fail closed: where neither mode works (not Linux, no util-linux, user
+namespaces disabled), `require_confinement` makes ``grade`` and
+``autograde`` refuse, unless given ``--unconfined``, which prints what is
+not enforced (`not_enforced`). Unconfined, the kernel runs as the grader's
+user in its own session and process group, in a temporary directory on the
+host's disk, with ``RLIMIT_AS`` (memory plus 4 GiB of address space
+headroom; not enforced by macOS), ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` and
+``RLIMIT_CORE``; it can read whatever that user can read, reach the network,
+and a child that calls ``setsid`` can escape the process-group kill.
 """
 from __future__ import annotations
 
