@@ -112,6 +112,7 @@ import functools
 import json
 import os
 import platform
+import re
 import secrets
 import shlex
 import shutil
@@ -522,6 +523,8 @@ def _owner_alive(tag: str) -> bool:
 
 
 _swept = False
+_OURS = re.compile(rf"^{PREFIX}[a-z0-9_]{{8}}$")  # tempfile.mkdtemp(prefix=PREFIX)
+_LAYOUT = {"owner", "work", "conn", "root", "tmp", "kernel.log", "setup.json"}  # what a sandbox folder holds
 
 
 def sweep(*, tmp: str | None = None, grace_s: float = 600.0) -> list[str]:
@@ -539,10 +542,13 @@ def sweep(*, tmp: str | None = None, grace_s: float = 600.0) -> list[str]:
                 if not entry.name.startswith(PREFIX) or not entry.is_dir(follow_symlinks=False) \
                         or entry.stat(follow_symlinks=False).st_uid != os.geteuid():
                     continue
+                if not _OURS.match(entry.name):  # another program's ag-something: not ours to judge
+                    continue
                 try:
                     tag = (Path(entry.path) / "owner").read_text()[:100]
                 except OSError:
-                    if time.time() - entry.stat(follow_symlinks=False).st_mtime < grace_s:
+                    if time.time() - entry.stat(follow_symlinks=False).st_mtime < grace_s or \
+                            not set(os.listdir(entry.path)) <= _LAYOUT:
                         continue
                     tag = ""
                 if _owner_alive(tag):
