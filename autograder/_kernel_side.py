@@ -12,6 +12,13 @@ Requests and answers are JSON text (see `autograder.remote` for the format).
 Values that are not plain data stay here in a registry and travel as
 ``{"__handle__": id, "type": name}``.
 
+``use_reference`` puts a stand-in under the notebook's name: calling it sends
+the arguments to the grader as an ``input_request`` on the stdin channel
+(`autograder.remote.RemoteStudent.use_reference`); the grader runs the
+reference there and answers with an ``input_reply`` (or asks this kernel to
+call a function passed as an argument, and waits for the result the same
+way). The reference's code never enters the kernel.
+
 Nothing here is trusted by the grader: a submission can replace or break this
 helper, which can only make its own answers wrong or missing. The helper
 takes its tools (json, base64, numpy) at install time, before the submission
@@ -19,7 +26,7 @@ runs, so honest code that rebinds ``json`` or ``print`` does not disturb it.
 """
 
 
-def install(shell, name, mime, max_reply_bytes):
+def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference:"):
     """Put the call helper into ``shell.user_ns[name]`` (hidden from ``%who``)."""
     import base64
     import builtins
@@ -38,6 +45,8 @@ def install(shell, name, mime, max_reply_bytes):
     catch_warnings, simplefilter, errstate = warnings.catch_warnings, warnings.simplefilter, np.errstate
     isinstance_, type_, str_, len_ = builtins.isinstance, builtins.type, builtins.str, builtins.len
     getattr_, callable_ = builtins.getattr, builtins.callable
+    kernel = getattr_(shell, "kernel", None)
+    raw_input = getattr_(kernel, "raw_input", None)  # the stdin channel: how stand-ins ask the grader
 
     dtypes = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
               "float16", "float32", "float64", "complex64", "complex128"}
@@ -136,6 +145,28 @@ def install(shell, name, mime, max_reply_bytes):
             return {"__tuple__": [encode(v, depth + 1) for v in x.as_list()]}
         return keep(x)
 
+    def callable_marker(x):
+        """{"__callable__": "numpy.tanh"} when `x` is a function of an allowed module, else None."""
+        name = getattr_(x, "__name__", None)
+        if type_(name) is not str_ or name.startswith("_"):
+            return None
+        for module in callable_modules:
+            mod = sys.modules.get(module)
+            if mod is not None and getattr_(mod, name, None) is x:
+                return {"__callable__": f"{module}.{name}"}
+        return None
+
+    def encode_call_value(x, depth=0):
+        """Like encode, but functions of allowed modules travel by name (the grader resolves them itself)."""
+        if callable_(x) and not isinstance_(x, (ndarray, generic)) and framework_of(x) is None:
+            marker = callable_marker(x)
+            if marker is not None:
+                return marker
+        if depth < max_depth and type_(x) in (list, tuple):
+            items = [encode_call_value(v, depth + 1) for v in x]
+            return items if type_(x) is list else {"__tuple__": items}
+        return encode(x, depth)
+
     def resolve_callable(qualname):
         module, _, attr = qualname.rpartition(".")
         if module not in callable_modules or not attr.isidentifier() or attr.startswith("_"):
@@ -197,13 +228,50 @@ def install(shell, name, mime, max_reply_bytes):
 
     replaced = {}
 
-    def use_reference(name, source):
-        scope = {"__name__": "__reference__"}
-        exec(compile(source, f"<reference {name}>", "exec"), scope)
-        if name not in scope:
-            raise ValueError(f"the reference source does not define `{name}`")
+    errors = {e.__name__: e for e in (ArithmeticError, AssertionError, AttributeError, FloatingPointError, IndexError,
+                                      KeyError, LookupError, MemoryError, NotImplementedError, OverflowError,
+                                      RuntimeError, TypeError, ValueError, ZeroDivisionError)}
+
+    def ask_grader(request):
+        """Send a reference call to the grader over stdin; serve its calls back into this kernel; return the result."""
+        if raw_input is None:
+            raise RuntimeError("the grader's reference functions need an IPython kernel")
+        text = dumps(request, allow_nan=True)
+        for _ in range(100_000):
+            try:
+                reply = loads(raw_input(prefix + text))
+            except EOFError:
+                raise RuntimeError("the grader refused this reference call") from None
+            kind = reply.get("kind") if type_(reply) is dict else None
+            if kind == "result":
+                return decode(reply["value"])
+            if kind == "error":
+                error = reply.get("error") or {}
+                raise errors.get(error.get("type"), RuntimeError)(str_(error.get("message", "")))
+            if kind != "call":
+                raise RuntimeError("malformed answer from the grader")
+            try:  # the reference called one of this kernel's functions (a g passed to it)
+                value = registry[reply["handle"]](*decode(reply["args"]), **decode({"__dict__": reply["kwargs"]}))
+                text = dumps({"kind": "return", "value": encode_call_value(value)}, allow_nan=True)
+            except BaseException as exc:
+                text = dumps({"kind": "raise", "error": describe_exception(exc)})
+        raise RuntimeError("too many calls between the grader and this kernel")
+
+    def stand_in(name, token):
+        """What the notebook sees instead of its `name` while a test grades another exercise on its own."""
+        def reference(*args, **kwargs):
+            return ask_grader({"kind": "ref", "token": token,
+                               "args": [encode_call_value(a) for a in args],
+                               "kwargs": {k: encode_call_value(v) for k, v in kwargs.items()}})
+
+        reference.__name__ = reference.__qualname__ = name
+        reference.__doc__ = (f"The reference `{name}`, computed by the grader; "
+                             "it answers only during the test that provided it.")
+        return reference
+
+    def use_reference(name, token):
         replaced.setdefault(name, shell.user_ns.get(name, missing))
-        shell.user_ns[name] = scope[name]
+        shell.user_ns[name] = stand_in(name, token)
 
     def restore():
         for name, value in replaced.items():
@@ -218,7 +286,7 @@ def install(shell, name, mime, max_reply_bytes):
         if op == "ping":
             return "pong"
         if op == "use_reference":
-            return use_reference(request["name"], request["source"])
+            return use_reference(request["name"], request["token"])
         if op == "restore":
             return restore()
         if op == "get":

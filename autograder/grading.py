@@ -309,11 +309,20 @@ def sanitize(value, limit: int = MAX_MESSAGE):
 def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limits, seed: int, hide: list,
            confine, verdicts: dict, errors: list[str], info: dict) -> None:
     """Execute the submission and run the pending test cells, restarting the kernel after deaths."""
+    files = _data_files(source)
+    students: list[RemoteStudent] = []
+    try:
+        _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students)
+    finally:  # what serving use_reference cost (calls from the kernel, answered here)
+        info["reference_calls"] = sum(s._ag_reference_calls for s in students)
+        info["reference_s"] = round(sum(s._ag_reference_s for s in students), 3)
+
+
+def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students) -> None:
     pending = list(suite.cells)
     skip: set[int] = set()
     restarts = 0
     first_run = True
-    files = _data_files(source)
     # Every byte the submission's kernels send counts against one budget (autograder.wire).
     budget = Budget(per_message=(limits.reply_mb * 3 // 2 + 4) << 20, total=limits.received_mb << 20)
     while pending:
@@ -324,6 +333,7 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
                 info["kernels"] += 1
                 info["sandbox"] = sandbox.protections
                 student = RemoteStudent(sandbox)
+                students.append(student)
                 student._ag_install()
                 death = _execute_cells(sandbox, code, skip, limits, errors if first_run else [])
                 if death is None:

@@ -47,6 +47,8 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import functools
+import importlib
 import json
 import math
 import re
@@ -91,6 +93,21 @@ BUILTIN_EXCEPTIONS = {e.__name__: e for e in (
     LookupError, MemoryError, ModuleNotFoundError, NameError, NotImplementedError, OverflowError,
     RecursionError, RuntimeError, TypeError, UnboundLocalError, ValueError, ZeroDivisionError)}
 _KERNEL_SIDE = Path(__file__).with_name("_kernel_side.py")
+REFERENCE_PREFIX = "\x00autograder-reference:"  # the prompt of a stand-in's input_request
+try:
+    from autograder.sandbox import _CallEnded as _CALL_ENDED
+except ImportError:  # pragma: no cover
+    _CALL_ENDED = ()
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_reference(name: str, source: str):
+    """The function `source` defines as `name`, compiled and run in this (trusted) process, once per source."""
+    scope = {"__name__": "__reference__", "__builtins__": builtins}
+    exec(compile(source, f"<reference {name}>", "exec"), scope)
+    if not callable(scope.get(name)):
+        raise ValueError(f"the reference source does not define a function `{name}`")
+    return scope[name]
 
 
 class RemoteError(Exception):
@@ -218,6 +235,20 @@ def _callable_name(fn) -> str | None:
     return found[1] if found is not None and found[0] is fn else None
 
 
+def _resolve_callable(qualname: str):
+    """A function of an allowed module, by its qualified name (what a reference call receives for np.tanh)."""
+    module, _, attr = qualname.rpartition(".")
+    if module not in CALLABLE_MODULES or not attr.isidentifier() or attr.startswith("_"):
+        raise RemoteProtocolError(f"function {qualname[:60]!r} is not allowed")
+    try:
+        fn = getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        raise RemoteProtocolError(f"function {qualname[:60]!r} is not available to the grader") from None
+    if not callable(fn):
+        raise RemoteProtocolError(f"{qualname[:60]!r} is not a function")
+    return fn
+
+
 def _array_marker(a: np.ndarray, framework: str, scalar: bool = False) -> dict:
     if a.dtype.name not in DTYPES:
         raise TypeError(f"cannot send an array of dtype {a.dtype} to the kernel (allowed: {', '.join(sorted(DTYPES))})")
@@ -317,14 +348,14 @@ def _decode_array(x: dict) -> np.ndarray:
     return out
 
 
-def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value"):
+def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", callables: bool = False):
     """Decode a value the kernel sent, strictly; raises `RemoteProtocolError` for anything unexpected.
 
     Whatever `x` holds, no other exception comes out: a value the grader cannot
     accept is the submission's protocol error, never the grader's crash.
     """
     try:
-        return _decode(x, student=student, origin=origin)
+        return _decode(x, student=student, origin=origin, _callables=callables)
     except RemoteProtocolError:
         raise
     except RecursionError:
@@ -333,7 +364,8 @@ def decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value"):
         raise RemoteProtocolError(f"a malformed value ({type(exc).__name__})") from None
 
 
-def _decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", _depth: int = 0, _budget=None):
+def _decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value", _depth: int = 0, _budget=None,
+            _callables: bool = False):
     budget = _budget or _Budget()
     budget.spend()
     if _depth > MAX_DEPTH:
@@ -347,7 +379,8 @@ def _decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value",
         return x
     if t is list:
         budget.spend(len(x))
-        return [_decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x]
+        return [_decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget, _callables=_callables)
+                for v in x]
     if t is not dict:
         raise RemoteProtocolError(f"unexpected JSON value of type {t.__name__}")
     if "__ndarray__" in x:
@@ -355,11 +388,14 @@ def _decode(x, *, student: "RemoteStudent | None" = None, origin: str = "value",
     keys = set(x)
     if keys == {"__tuple__"} and type(x["__tuple__"]) is list:
         budget.spend(len(x["__tuple__"]))
-        return tuple(_decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget) for v in x["__tuple__"])
+        return tuple(_decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget,
+                             _callables=_callables) for v in x["__tuple__"])
     if keys == {"__dict__"} and type(x["__dict__"]) is dict:
         budget.spend(len(x["__dict__"]))
-        return {k: _decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget)
+        return {k: _decode(v, student=student, origin=origin, _depth=_depth + 1, _budget=budget, _callables=_callables)
                 for k, v in x["__dict__"].items()}
+    if keys == {"__callable__"} and _callables and type(x["__callable__"]) is str:
+        return _resolve_callable(x["__callable__"])
     if keys == {"__complex__"}:
         parts = x["__complex__"]
         if type(parts) is list and len(parts) == 2 and all(type(p) in (int, float) for p in parts):
@@ -435,14 +471,20 @@ class RemoteStudent:
         d(self, "_ag_deadline", None)
         d(self, "_ag_last_call", "")
         d(self, "_ag_changed", None)
+        d(self, "_ag_grants", {})  # token -> (name, function): the reference functions of the running test
+        d(self, "_ag_serving", 0)  # depth of reference calls being served (kernel objects are called back then)
+        d(self, "_ag_sent_shape", (2, 16))  # (ndim, dim) bounds of the arrays this test cell sent
+        d(self, "_ag_call_deadline", None)
+        d(self, "_ag_reference_calls", 0)  # reference calls served, and the seconds spent serving them
+        d(self, "_ag_reference_s", 0.0)
 
     # --- plumbing
     def _ag_install(self) -> None:
         """Inject the helper (before the submission runs, so it holds unpatched tools)."""
         source = _KERNEL_SIDE.read_text()
         code = ("(lambda src, ns: (exec(compile(src, '<autograder>', 'exec'), ns), "
-                f"ns['install'](__import__('IPython').get_ipython(), {self._ag_name!r}, {MIME!r}, {self._ag_max_bytes})))"
-                f"({source!r}, {{'__name__': '_autograder_kernel_side'}})")
+                f"ns['install'](__import__('IPython').get_ipython(), {self._ag_name!r}, {MIME!r}, {self._ag_max_bytes}, "
+                f"{REFERENCE_PREFIX!r})))({source!r}, {{'__name__': '_autograder_kernel_side'}})")
         result = self._ag_sandbox.execute(code, timeout=self._ag_sandbox.limits.startup_timeout_s, silent=True,
                                           store_history=False)
         if result.status != "ok":
@@ -472,8 +514,10 @@ class RemoteStudent:
         nonce = secrets.token_hex(8)
         text = json.dumps(request, allow_nan=True)
         expression = f"{self._ag_name}({nonce!r}, {text!r})"
+        object.__setattr__(self, "_ag_call_deadline", time.monotonic() + limit)
+        serve = self._ag_serve if self._ag_grants else None  # stdin is open only while references are granted
         result = self._ag_sandbox.execute("", timeout=limit, silent=True, store_history=False,
-                                          user_expressions={"r": expression})
+                                          user_expressions={"r": expression}, on_input=serve)
         if result.status == "timeout":
             raise RemoteTimeout(f"{call} did not return within {limit:.3g} s")
         if result.status != "ok":
@@ -524,6 +568,8 @@ class RemoteStudent:
 
     def _ag_call(self, target: dict, origin: str, args, kwargs):
         call = _describe_call(origin, args, kwargs)
+        self._ag_note_sent(args)
+        self._ag_note_sent(kwargs)
         request = {"op": "call", "target": target,
                    "args": [encode(a, student=self) for a in args],
                    "kwargs": {k: encode(v, student=self) for k, v in kwargs.items()}}
@@ -558,20 +604,149 @@ class RemoteStudent:
                 original[...] = np.nan if original.dtype.kind in "fc" else 0
 
     def _ag_restore(self) -> None:
-        """Undo every `use_reference` (called after each test cell)."""
+        """Undo every `use_reference` (called after each test cell): the stand-ins stop answering."""
+        self._ag_grants.clear()
+        object.__setattr__(self, "_ag_sent_shape", (2, 16))
         self._ag_request({"op": "restore"}, "restoring the notebook's names", timeout=10)
+
+    # --- reference calls, served in this process while a call into the kernel runs
+    def _ag_serve(self, prompt: str) -> str:
+        """Answer one input_request of the kernel: a stand-in's reference call (anything else gets EOF)."""
+        if not prompt.startswith(REFERENCE_PREFIX):
+            return "\x04"
+        started = time.perf_counter()
+        try:
+            return json.dumps(self._ag_serve_request(prompt[len(REFERENCE_PREFIX):]), allow_nan=True)
+        finally:
+            object.__setattr__(self, "_ag_reference_s", self._ag_reference_s + time.perf_counter() - started)
+
+    def _ag_serve_request(self, text: str) -> dict:
+        def error(kind: str, message: str) -> dict:
+            return {"kind": "error", "error": {"type": kind, "message": clean_text(message, 500)}}
+
+        try:
+            request = json.loads(text)
+        except (ValueError, RecursionError):
+            return error("RuntimeError", "malformed reference call")
+        if type(request) is not dict or request.get("kind") != "ref" or type(request.get("token")) is not str:
+            return error("RuntimeError", "malformed reference call")
+        grant = self._ag_grants.get(request["token"])
+        if grant is None:
+            return error("RuntimeError", "this reference function is no longer available: it answers only during "
+                                         "the test that provided it")
+        name, fn = grant
+        if self._ag_serving >= 8:
+            return error("RecursionError", f"reference {name}: calls nested too deeply")
+        object.__setattr__(self, "_ag_reference_calls", self._ag_reference_calls + 1)
+        try:
+            args = decode(request.get("args", []), student=self, origin=f"an argument of {name}", callables=True)
+            kwargs = decode({"__dict__": request.get("kwargs", {})}, student=self, origin=f"an argument of {name}",
+                            callables=True)
+            if type(args) is not list or type(kwargs) is not dict:
+                raise RemoteProtocolError("malformed arguments")
+            self._ag_check_reference_arguments(name, args, kwargs)
+        except RemoteProtocolError as exc:
+            return error("ValueError", f"reference {name}: {exc}")
+        object.__setattr__(self, "_ag_serving", self._ag_serving + 1)
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                value = fn(*args, **kwargs)
+            return {"kind": "result", "value": encode(value, student=self)}
+        except _CALL_ENDED:
+            raise
+        except RemoteTimeout:
+            raise
+        except RemoteError as exc:  # a function of the kernel that the reference called raised
+            kind = exc.remote_type if exc.remote_type in BUILTIN_EXCEPTIONS else "RuntimeError"
+            return error(kind, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the reference rejects these arguments, as it would in the kernel
+            kind = type(exc).__name__ if type(exc).__name__ in BUILTIN_EXCEPTIONS else "RuntimeError"
+            return error(kind, f"{exc}")
+        finally:
+            object.__setattr__(self, "_ag_serving", self._ag_serving - 1)
+
+    def _ag_check_reference_arguments(self, name: str, args, kwargs) -> None:
+        """Refuse arrays much larger than the test's own (the reference runs in the grader's memory)."""
+        ndim, dim = self._ag_sent_shape
+        limit_ndim, limit_dim = max(ndim, 2), 4 * dim + 16
+        biggest, most_dims, total = 1, 0, 0
+        stack = [*args, *kwargs.values()]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, (list, tuple)):
+                stack.extend(x)
+            elif isinstance(x, dict):
+                stack.extend(x.values())
+            elif isinstance(x, np.ndarray):
+                if x.ndim > limit_ndim or any(d > limit_dim for d in x.shape):
+                    raise RemoteProtocolError(f"an array of shape {x.shape} is larger than this test's inputs allow "
+                                              f"(at most {limit_ndim} dimensions of at most {limit_dim})")
+                biggest, most_dims, total = max(biggest, max(x.shape, default=1)), max(most_dims, x.ndim), total + x.size
+        if total > 1 << 24 or biggest ** most_dims > 1 << 27:
+            raise RemoteProtocolError("the arguments are too large for a reference call")
+
+    def _ag_note_sent(self, x, depth: int = 0) -> None:
+        """Remember the largest arrays sent in this test cell (they bound what reference calls may receive)."""
+        if depth > 4:
+            return
+        if isinstance(x, np.ndarray):
+            ndim, dim = self._ag_sent_shape
+            object.__setattr__(self, "_ag_sent_shape", (max(ndim, x.ndim), max([dim, *x.shape])))
+        elif isinstance(x, (list, tuple)):
+            for v in x[:1000]:
+                self._ag_note_sent(v, depth + 1)
+        elif isinstance(x, dict):
+            for v in list(x.values())[:1000]:
+                self._ag_note_sent(v, depth + 1)
+
+    def _ag_callback(self, target: RemoteObject, args, kwargs):
+        """Call a kernel object from inside a reference call: over the pending stdin exchange."""
+        call = _describe_call(target._ag_origin, args, kwargs)
+        text = json.dumps({"kind": "call", "handle": target._ag_id,
+                           "args": [encode(a, student=self) for a in args],
+                           "kwargs": {k: encode(v, student=self) for k, v in kwargs.items()}}, allow_nan=True)
+        deadline = self._ag_call_deadline or time.monotonic() + self._ag_call_timeout
+        for _ in range(10_000):
+            prompt = self._ag_sandbox.stdin_exchange(text, deadline)
+            if not prompt.startswith(REFERENCE_PREFIX):
+                text = "\x04"
+                continue
+            try:
+                answer = json.loads(prompt[len(REFERENCE_PREFIX):])
+            except (ValueError, RecursionError):
+                raise RemoteProtocolError(f"malformed answer to {call}") from None
+            kind = answer.get("kind") if type(answer) is dict else None
+            if kind == "ref":  # the called function itself used a reference: serve it, then wait again
+                text = json.dumps(self._ag_serve_request(prompt[len(REFERENCE_PREFIX):]), allow_nan=True)
+                continue
+            if kind == "return":
+                return decode(answer.get("value"), student=self, origin=call)
+            if kind == "raise" and isinstance(answer.get("error"), dict):
+                e = answer["error"]
+                type_name, message = _clean(e.get("type"), 100) or "Exception", _clean(e.get("message"), 500)
+                raise _remote_exception(type_name, _clean(e.get("module"), 100),
+                                        f"{call} raised {type_name}" + (f": {message}" if message else ""))
+            raise RemoteProtocolError(f"malformed answer to {call}")
+        raise RemoteProtocolError(f"too many exchanges while calling {call}")
 
     # --- what hidden tests use
     def use_reference(self, name: str, source: str) -> None:
         """Replace the notebook's `name` by the function `source` defines, until the test cell ends.
 
         Same contract as ``course_utils.checks`` in-kernel: an exercise that builds on an earlier one
-        is graded on its own. `source` is executed in the kernel, so the student's code can see it:
-        use it only for exercises whose own test runs earlier in the notebook.
+        is graded on its own. `source` is executed HERE, in the grader, never in the kernel: the
+        notebook's `name` becomes a stand-in whose calls the grader answers (over the kernel's
+        stdin channel) only until this test cell ends; afterwards it raises. Arguments travel as
+        plain data; a function passed to the reference (a ``g``) is called back in the kernel.
+        The reference must return plain data (arrays, numbers, tuples ...).
         """
-        if not isinstance(name, str) or not isinstance(source, str):
-            raise TypeError("use_reference(name, source) takes two strings")
-        self._ag_request({"op": "use_reference", "name": name, "source": source}, f"use_reference({name!r})")
+        if not isinstance(name, str) or not isinstance(source, str) or not name.isidentifier():
+            raise TypeError("use_reference(name, source) takes a name and the source that defines it")
+        fn = _compile_reference(name, source)
+        token = secrets.token_hex(16)
+        self._ag_grants[token] = (name, fn)
+        self._ag_request({"op": "use_reference", "name": name, "token": token}, f"use_reference({name!r})")
 
     def __getattr__(self, name: str):
         if _forbidden(name):
@@ -609,10 +784,14 @@ class RemoteObject:
     def __getattr__(self, name: str):
         if _forbidden(name):
             raise AttributeError(name)
+        if self._ag_student._ag_serving:
+            raise AttributeError(f"a reference function cannot read {self._ag_origin}.{name} (only call it)")
         return self._ag_student._ag_request({"op": "getattr", "handle": self._ag_id, "name": name},
                                             f"{self._ag_origin}.{name}")
 
     def __call__(self, *args, **kwargs):
+        if self._ag_student._ag_serving:  # inside a reference call: the kernel waits on stdin
+            return self._ag_student._ag_callback(self, args, kwargs)
         return self._ag_student._ag_call({"handle": self._ag_id}, self._ag_origin, args, kwargs)
 
     def __setattr__(self, name, value):
