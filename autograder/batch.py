@@ -225,6 +225,8 @@ def autograde(lab: str, course_dir: str | Path = ".", *, workers: int | None = N
     grade_fn = grade_fn or GRADE_FN
     if workers is not None and workers < 1:
         raise BatchError(f"--workers must be at least 1 (got {workers})")
+    if grade_fn is None and not scheduler and not require_confinement(unconfined):
+        raise BatchError("no confinement here (see above); nothing was graded")
     try:
         course = load_course(course_dir, lab)
         release = release_notebook(course, lab)
@@ -233,8 +235,6 @@ def autograde(lab: str, course_dir: str | Path = ".", *, workers: int | None = N
         raise BatchError(str(exc)) from None
     if grade_fn is None:
         _check_hidden_tests(course.source(lab), lab)
-        if not scheduler and not require_confinement(unconfined):
-            raise BatchError("no confinement here (see above); nothing was graded")
     sweep()
     tests = graded_tests(release)
     students = course.students(lab)
@@ -292,6 +292,16 @@ def _read(course, lab, student) -> tuple[bytes | None, str | None, int]:
         return None, f"cannot read {path}: {exc.strerror or exc}", 0
 
 
+def _cluster_failures() -> tuple:
+    """Exceptions that mean the cluster itself is gone (not one task): the batch stops, nothing is recorded."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.comm.core import CommClosedError
+
+    return (asyncio.CancelledError, concurrent.futures.CancelledError, CommClosedError, OSError, TimeoutError)
+
+
 def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, secret, client_args, progress,
                unconfined) -> None:
     """Keep each worker busy with one submission at a time; record each grade as it arrives.
@@ -302,6 +312,8 @@ def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, secret, 
     """
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
+
+    _CLUSTER_FAILURES = _cluster_failures()  # noqa: N806
     from tqdm import tqdm
 
     import hashlib as _hashlib
@@ -364,10 +376,12 @@ def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, secret, 
                         continue
                     answer = {"error": "the grading worker died while grading this submission, again and again "
                                        "(killed, or out of memory)"}
-                except Exception as exc:
+                except _CLUSTER_FAILURES as exc:
                     client.cancel(list(futures))
                     raise BatchError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); nothing is lost: run "
                                      f"the command again to grade the {len(todo) - bar.n} remaining submission(s)") from None
+                except Exception as exc:  # noqa: BLE001 - the worker could not run the task (a missing package ...)
+                    answer = {"error": f"the worker could not run the grading task: {type(exc).__name__}: {exc}"}
                 _record(course, lab, student, answer, identity[student], tests, release, summary)
                 bar.update(1)
                 launch()

@@ -150,6 +150,16 @@ def test_second_run_grades_only_what_changed_and_what_was_not_graded(batch_run, 
     assert len(gradebook_rows(root)) == 5 * GRADE_CELLS and scores(root)["carol"] == 5.0
 
 
+@contextlib.contextmanager
+def _threaded_client(workers, scheduler):
+    """A Client on a one-thread, in-process cluster (starts in a fraction of a second; for fake grade functions)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
 def test_unreadable_submission_stays_ungraded_and_a_rerun_grades_it(tmp_path, monkeypatch):
     """Does a submission the coordinator cannot read leave that student ungraded (no 0, the reason in the summary)
     while the others are graded, and does a rerun grade them once the file is readable?"""
@@ -162,6 +172,7 @@ def test_unreadable_submission_stays_ungraded_and_a_rerun_grades_it(tmp_path, mo
         return real_read(course, lab, student)
 
     monkeypatch.setattr(batch, "_read", flaky)
+    monkeypatch.setattr(batch, "dask_client", _threaded_client)
     out = io.StringIO()
     summary = batch.autograde(LAB, root, workers=1, grade_fn=fake_grade, progress=False, out=out)
     assert summary.graded == ["alice"] and "Input/output error" in summary.ungraded["bob"]
