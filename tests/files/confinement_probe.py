@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from autograder.sandbox import Sandbox, confinement_mode  # noqa: E402
+from tests.grading.test_confinement import CHANNEL_READ, CHANNEL_WRITE, NESTED, value  # noqa: E402
 
 ATTACKS = r'''
 import glob, os, signal
@@ -65,6 +66,12 @@ def main() -> None:
         caps = box.execute("", timeout=10, user_expressions={
             "v": "open('/proc/self/status').read().split('CapEff:')[1].split()[0]"})
         out["kernel_capabilities"] = caps.user_expressions["v"]["data"]["text/plain"].strip("'")
+        out["nested"] = value(box, NESTED)
+    # One grading leaves state in every shared facility; another, running at the same time, looks for it.
+    with Sandbox({}, confine=True) as first:
+        wrote = value(first, CHANNEL_WRITE)
+        with Sandbox({}, confine=True) as second:
+            out["channels"] = {"wrote": wrote, "read": value(second, CHANNEL_READ)}
     out["grader_alive"] = True
     out["course_utils_untouched"] = not (ROOT / "course_utils" / "evil.py").exists() and \
         "# owned" not in (ROOT / "course_utils" / "checks.py").read_text()
@@ -81,7 +88,7 @@ def main() -> None:
         result = grade_notebook(LAB, submission, source=source, seed=1, confine=True)
         out["fixture_score"] = [result["score"], result["max_score"]]
         out["fixture_mode"] = result["sandbox"].get("mode")
-    print(json.dumps(out))
+    print(json.dumps(out, default=repr))  # bytes an attack got back arrive as their repr
 
 
 if __name__ == "__main__":

@@ -225,10 +225,7 @@ def test_no_state_crosses_from_one_grading_to_the_next():
         assert "FOUND" not in read.values() and not any(isinstance(v, bytes) for v in read.values()), read
 
 
-@needs_confinement
-def test_nested_user_namespaces_and_other_namespace_calls_are_denied():
-    """Can the kernel create a user namespace (unshare, clone, the unshare tool) or join one (setns)? It must not."""
-    code = HELPERS + r'''
+NESTED = HELPERS + r'''
 import ctypes, subprocess
 libc = ctypes.CDLL(None, use_errno=True)
 def call(fn):
@@ -244,8 +241,13 @@ out = {
     "fork still works": subprocess.run(["true"]).returncode,
 }
 '''
+
+
+@needs_confinement
+def test_nested_user_namespaces_and_other_namespace_calls_are_denied():
+    """Can the kernel create a user namespace (unshare, clone, the unshare tool) or join one (setns)? It must not."""
     with Sandbox({}) as box:
-        out = value(box, code)
+        out = value(box, NESTED)
     assert out["unshare(NEWUSER)"] == out["unshare(NEWNS)"] == out["setns"] == "EPERM", out
     assert out["unshare -r"] != 0 and out["fork still works"] == 0, out
 
@@ -395,6 +397,12 @@ def _assert_confined(report: dict) -> None:
     assert report["kernel_capabilities"] == "0000000000000000"
     assert report["grader_alive"] and report["course_utils_untouched"]
     assert report["fixture_score"] == [5.0, 5.0]
+    wrote, read = report["channels"]["wrote"], report["channels"]["read"]
+    assert wrote["sysv_shm"] == wrote["abstract_socket"] == wrote["shm_file"] == "WORKED", wrote
+    assert wrote["keyring"] == "EPERM" and "FOUND" not in read.values(), report["channels"]
+    assert not any("secret" in str(v) for v in read.values()), read
+    nested = report["nested"]
+    assert nested["unshare(NEWUSER)"] == nested["setns"] == "EPERM" and nested["unshare -r"] != 0, nested
 
 
 @needs_confinement
