@@ -215,6 +215,19 @@ WRONG = {
             "    _, dW1, db1 = dense_backward(relu_backward(dA1, Z1), X, W1)\n"
             "    return loss, {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}\n"
         ),
+        "y of shape (N,) broadcast against z2 of shape (N, 1)": (
+            "def mlp_loss_and_grads(params, X, y):\n"
+            "    N = X.shape[0]\n"
+            "    Z1, cache1 = dense_forward(X, params['W1'], params['b1'])\n"
+            "    A1, cache_relu = relu_forward(Z1)\n"
+            "    z2, cache2 = dense_forward(A1, params['W2'], params['b2'])\n"
+            "    loss = float(np.mean(np.maximum(z2, 0.0) - y * z2 + np.log1p(np.exp(-np.abs(z2)))))\n"
+            "    dz2 = (sigmoid(z2) - y) / N\n"
+            "    dA1, dW2, db2 = dense_backward(dz2, *cache2)\n"
+            "    dZ1 = relu_backward(dA1, cache_relu)\n"
+            "    _, dW1, db1 = dense_backward(dZ1, *cache1)\n"
+            "    return loss, {'W1': dW1, 'b1': db1, 'W2': dW2, 'b2': db2}\n"
+        ),
     },
     "gradient_descent": {
         "adds the gradient (ascent)": (
@@ -299,6 +312,17 @@ WRONG = {
             "    with tf.GradientTape() as tape:\n"
             "        z2 = tf.nn.relu(X_t @ v['W1'] + v['b1']) @ v['W2'] + v['b2']\n"
             "        loss = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=y_t, logits=z2))\n"
+            "    return {k: g.numpy() for k, g in tape.gradient(loss, v).items()}\n"
+        ),
+        "grads_tf with a Keras loss object left in float32 (the TODO asks for float64)": (
+            "def grads_tf(params, X, y):\n"
+            "    v = {k: tf.Variable(np.asarray(p), dtype=tf.float64) for k, p in params.items()}\n"
+            "    X_t = tf.constant(X, dtype=tf.float64)\n"
+            "    y_t = tf.reshape(tf.constant(y, dtype=tf.float64), (-1, 1))\n"
+            "    bce = tf.keras.losses.BinaryCrossentropy(from_logits=True)\n"
+            "    with tf.GradientTape() as tape:\n"
+            "        z2 = tf.nn.relu(X_t @ v['W1'] + v['b1']) @ v['W2'] + v['b2']\n"
+            "        loss = bce(y_t, z2)\n"
             "    return {k: g.numpy() for k, g in tape.gradient(loss, v).items()}\n"
         ),
         "grads_torch forgets the ReLU": (
@@ -420,6 +444,23 @@ RIGHT = {
         ),
     },
     "autodiff": {
+        "Keras BinaryCrossentropy(from_logits=True, dtype='float64') and torch's functional loss on (N, 1) tensors": (
+            "def grads_tf(params, X, y):\n"
+            "    v = {k: tf.Variable(np.asarray(p), dtype=tf.float64) for k, p in params.items()}\n"
+            "    bce = tf.keras.losses.BinaryCrossentropy(from_logits=True, dtype='float64')\n"
+            "    with tf.GradientTape() as tape:\n"
+            "        z2 = tf.nn.relu(tf.constant(X) @ v['W1'] + v['b1']) @ v['W2'] + v['b2']\n"
+            "        loss = bce(tf.reshape(tf.constant(y, dtype=tf.float64), (-1, 1)), z2)\n"
+            "    print('loss', float(loss))\n"
+            "    return {k: g.numpy() for k, g in tape.gradient(loss, v).items()}\n"
+            "\n"
+            "def grads_torch(params, X, y):\n"
+            "    t = {k: torch.tensor(p, dtype=torch.float64, requires_grad=True) for k, p in params.items()}\n"
+            "    z2 = torch.relu(torch.as_tensor(X) @ t['W1'] + t['b1']) @ t['W2'] + t['b2']\n"
+            "    y_t = torch.as_tensor(y, dtype=torch.float64).reshape(-1, 1)\n"
+            "    torch.nn.BCEWithLogitsLoss()(z2, y_t).backward()\n"
+            "    return {k: p.grad.numpy() for k, p in t.items()}\n"
+        ),
         "torch.autograd.grad and a persistent tape with a list of variables": (
             "def grads_torch(params, X, y):\n"
             "    keys = list(params)\n"
