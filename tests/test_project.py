@@ -53,6 +53,12 @@ CONTRACT = {
         "gradient_noise": ["gradient_noise"],
         "data_pipelines": ["make_torch_loader", "make_tf_dataset"],
     },
+    "06_regularization": {
+        "dropout": ["dropout_forward", "dropout_backward"],
+        "early_stopping": ["EarlyStopping"],
+        "weight_decay": ["l2_penalty", "l2_gradient"],
+        "framework_dropout": ["build_dropout_model_tf", "build_dropout_model_torch"],
+    },
 }
 
 
