@@ -218,7 +218,7 @@ def call_checked(fn, *args, call: str, hints=None, **kwargs):
     except NotImplementedError:
         raise
     except Exception as exc:
-        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        text = str(exc).strip().splitlines()[0][:300].rstrip(".") if str(exc).strip() else ""
         hint = next((h for key, h in (hints or {}).items() if key.lower() in text.lower()), "")
         raise CheckFailed(_with_hint(f"{call} raised {type(exc).__name__}: {text}", hint)) from None
 
