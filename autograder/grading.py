@@ -17,7 +17,12 @@ The steps:
    exception);
 3. its code cells run in order in a fresh `Sandbox`, except its test cells
    (``nbgrader.grade`` without ``solution``, or a grade_id starting with
-   ``test_``): verdicts never come from cells a student can edit. A cell's
+   ``test_``): verdicts never come from cells a student can edit. Locked
+   cells (setup, given helpers) run with the source's text, keyed by
+   grade_id as nbgrader's OverwriteCells does (missing ones are put back),
+   and their functions are defined again after the notebook; the result's
+   ``locked_cells_edited`` and ``errors`` name the ones the submission
+   changed. A cell's
    error is recorded (first line) and execution goes on; a cell that runs
    out of time is interrupted; a cell that kills the kernel is skipped in a
    fresh kernel (at most ``Limits.max_restarts`` times);
@@ -25,7 +30,14 @@ The steps:
    generator seeded from (seed, grade_id, test name), so one test's inputs do
    not depend on the others; the cell scores its points when all pass, else
    0 with the first failure's message. A kernel that dies during a test
-   costs that test its points; the next tests run in a fresh kernel.
+   costs that test its points; the next tests run in a fresh kernel. A
+   kernel that sends more than its byte budget (`autograder.wire`: per
+   message, per submission) is killed and no fresh one is started: the
+   remaining tests score 0 with the reason;
+5. every string of the result is cleaned (`sanitize`), so it can be stored
+   and printed whatever the submission put into its errors and answers.
+   Extra keys also report ``locked_cells_edited``, ``reference_calls`` and
+   ``reference_s`` (use_reference calls served, and their time in the grader).
 """
 from __future__ import annotations
 

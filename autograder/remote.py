@@ -25,7 +25,9 @@ themselves; lists are JSON arrays; every JSON object is one of these markers:
 
 The grader decodes strictly: at most ``max_reply_bytes`` of JSON, nesting
 depth 32, one million items, whitelisted dtypes whose byte count matches
-the shape, no pickle, nothing evaluated. Arrays come back as `RemoteArray`
+the shape (each dimension below 2**31), no pickle, nothing evaluated; any
+value it cannot accept raises `RemoteProtocolError` and nothing else, so a
+crafted answer costs the student's points, never the grader. Arrays come back as `RemoteArray`
 (a numpy array with a ``__framework__`` attribute: "numpy", "torch" or
 "tensorflow", which ``course_utils.checks.framework_of`` reports).
 
@@ -35,18 +37,35 @@ is raised here as a subclass of that type and of `RemoteError` (so
 name the notebook does not define raises `NameMissing` (an
 ``AssertionError`` and an ``AttributeError``, so ``hasattr`` works); a call
 that does not return in time raises `RemoteTimeout`; a dead kernel raises
-`KernelDied`. Messages say what was called (arrays by shape and dtype only,
-so hidden inputs are not revealed).
+`KernelDied`; a call that changes one of its array arguments in place (top
+level, or inside lists, tuples and dicts) raises `InPlaceChange` (an
+``AssertionError``) after writing the change back, unless the test wrapped
+it in ``with student.allow_in_place():``. Messages say what was called
+(arrays by shape and dtype only, so hidden inputs are not revealed); text
+from the kernel goes through `clean_text` (no escapes, control characters
+or lone surrogates, bounded length).
+
+References: ``student.use_reference(name, source)`` compiles `source` in
+the grader; the kernel's `name` becomes a stand-in that sends each call to
+the grader as an ``input_request`` on the stdin channel (prompt
+``REFERENCE_PREFIX`` + JSON); the grader runs the reference on the decoded
+arguments and answers with an ``input_reply`` (the result, an error, or a
+request to call a kernel function passed as an argument, whose result
+comes back the same way). Grants end with the test cell (`_ag_restore`):
+a stand-in kept for later raises. Arguments larger than the test's own
+arrays (4x their largest dimension + 16, no more dimensions) are refused,
+since the reference runs in the grader's memory.
 
 Trust: expected values are computed in the grader and never sent to the
-kernel. A submission that tampers with the helper can only make its own
-answers wrong or missing.
+kernel; reference code never enters it. A submission that tampers with the
+helper can only make its own answers wrong or missing.
 """
 from __future__ import annotations
 
 import base64
 import binascii
 import builtins
+import contextlib
 import functools
 import importlib
 import json
@@ -64,6 +83,7 @@ from autograder.sandbox import KernelDied, Sandbox
 
 __all__ = [
     "CALLABLE_MODULES",
+    "InPlaceChange",
     "KernelDied",
     "NameMissing",
     "RemoteArray",
@@ -127,6 +147,39 @@ class RemoteProtocolError(RemoteError):
 
 class RemoteTimeout(TimeoutError):
     """A call into the kernel did not return within its time limit (the kernel was interrupted)."""
+
+
+class InPlaceChange(RemoteError, AssertionError):
+    """A call changed one of its array arguments in place (a test fails on it unless it used `allow_in_place`)."""
+
+    remote_type = "InPlaceChange"
+
+
+def _resolve_path(key, args, kwargs):
+    """The grader-side array an in-place report's key names ("0", "1/W1/0", "kw:params/b"), or None."""
+    if not isinstance(key, str):
+        return None
+    head, *rest = key.split("/")
+    if head.startswith("kw:"):
+        value = kwargs.get(head[3:])
+    elif head.isdigit() and int(head) < len(args):
+        value = args[int(head)]
+    else:
+        return None
+    for part in rest[:5]:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, (list, tuple)) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value if isinstance(value, np.ndarray) else None
+
+
+def _describe_path(key: str) -> str:
+    head, *rest = key.split("/")
+    name = f"argument {head[3:]!r}" if head.startswith("kw:") else f"argument {int(head) + 1}"
+    return name + "".join(f"[{p}]" if p.isdigit() else f"[{p!r}]" for p in rest)
 
 
 class NameMissing(AssertionError, AttributeError):
@@ -471,6 +524,7 @@ class RemoteStudent:
         d(self, "_ag_deadline", None)
         d(self, "_ag_last_call", "")
         d(self, "_ag_changed", None)
+        d(self, "_ag_in_place_ok", False)
         d(self, "_ag_grants", {})  # token -> (name, function): the reference functions of the running test
         d(self, "_ag_serving", 0)  # depth of reference calls being served (kernel objects are called back then)
         d(self, "_ag_sent_shape", (2, 16))  # (ndim, dim) bounds of the arrays this test cell sent
@@ -579,20 +633,18 @@ class RemoteStudent:
         return value
 
     def _ag_write_back(self, args, kwargs, call: str) -> None:
-        """Copy into the caller's arrays what the call did to their kernel-side copies."""
+        """Copy into the caller's arrays what the call did to their kernel-side copies; then, unless the
+        test allowed it (`allow_in_place`), fail the call: changing an argument in place is a mistake."""
         changed = self._ag_changed
-        if not isinstance(changed, dict):
+        if not isinstance(changed, dict) or not changed:
             return
-        for key, marker in list(changed.items())[:64]:
-            if not isinstance(key, str):
+        where = []
+        for key, marker in list(changed.items())[:256]:
+            original = _resolve_path(key, args, kwargs)
+            if original is None:
                 continue
-            if key.startswith("kw:"):
-                original = kwargs.get(key[3:])
-            elif key.isdigit() and int(key) < len(args):
-                original = args[int(key)]
-            else:
-                continue
-            if not isinstance(original, np.ndarray) or not original.flags.writeable:
+            where.append(_describe_path(key))
+            if not original.flags.writeable:
                 continue
             try:
                 new = np.asarray(decode(marker, origin=call))
@@ -602,6 +654,19 @@ class RemoteStudent:
                 np.copyto(original, new, casting="unsafe")
             else:  # resized in place: make the difference visible all the same
                 original[...] = np.nan if original.dtype.kind in "fc" else 0
+        if where and not self._ag_in_place_ok:
+            raise InPlaceChange(f"{call} modified {', '.join(where[:5])}{' ...' if len(where) > 5 else ''} in place; "
+                                "it must leave its inputs unchanged (work on a copy, e.g. x = x.copy() or x = x + ...)")
+
+    @contextlib.contextmanager
+    def allow_in_place(self):
+        """Within this block, calls may change their array arguments in place (the change still comes back)."""
+        before = self._ag_in_place_ok
+        object.__setattr__(self, "_ag_in_place_ok", True)
+        try:
+            yield self
+        finally:
+            object.__setattr__(self, "_ag_in_place_ok", before)
 
     def _ag_restore(self) -> None:
         """Undo every `use_reference` (called after each test cell): the stand-ins stop answering."""
@@ -652,7 +717,19 @@ class RemoteStudent:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 value = fn(*args, **kwargs)
-            return {"kind": "result", "value": encode(value, student=self)}
+            answer = {"kind": "result", "value": encode(value, student=self)}
+            # What the reference changed in its arguments (a config dict it fills) is applied in the kernel too.
+            sent = [(str(i), a, request["args"][i]) for i, a in enumerate(args)]
+            sent += [("kw:" + k, a, request["kwargs"][k]) for k, a in kwargs.items()]
+            changed = {}
+            for key, arg, before in sent:
+                if isinstance(arg, (dict, list, np.ndarray)):
+                    now = encode(arg, student=self)
+                    if json.dumps(now, allow_nan=True) != json.dumps(before, allow_nan=True):
+                        changed[key] = now
+            if changed:
+                answer["changed"] = changed
+            return answer
         except _CALL_ENDED:
             raise
         except RemoteTimeout:

@@ -153,6 +153,11 @@ def test_stand_in_raises_after_its_test_and_refuses_huge_arguments():
         assert np.allclose(student.grab(np.ones(3)), 2.0)
         with pytest.raises(ValueError, match="larger than this test's inputs allow"):
             student.big(1000)
+        # A reference that fills a config dict in place: the kernel's dict is filled too.
+        student.use_reference("fill", "def fill(config):\n    config.setdefault('lr', 0.1)\n"
+                                      "    config['n'] = config.get('n', 0) + 1\n    return config['n']\n")
+        sandbox.execute("def twice_filled():\n    cfg = {}\n    fill(cfg)\n    return fill(cfg), cfg\n", timeout=20)
+        assert student.twice_filled() == (2, {"lr": 0.1, "n": 2})
         student._ag_restore()
         sandbox.execute("def reuse(x):\n    return keep[0](x)\n", timeout=20)
         with pytest.raises(Exception, match="StdinNotImplementedError|no longer available"):

@@ -321,13 +321,34 @@ def test_warnings_raised_in_the_kernel_are_raised_in_the_grader(student):
 
 
 def test_in_place_changes_to_arguments_are_visible_to_the_test(student):
-    """Does a function that clips its input array in place change the test's array too, as it would in the kernel?"""
+    """Does a function that clips its input array in place change the test's array too, as it would in the kernel,
+    when the test allows it (allow_in_place)?"""
     p = np.array([0.0, 0.5, 1.0])
     untouched = np.array([0.2, 0.5])
-    student.clip_in_place(p)
-    student.clip_in_place(untouched, lo=0.1)
+    with student.allow_in_place():
+        student.clip_in_place(p)
+        student.clip_in_place(untouched, lo=0.1)
+        assert np.array_equal(p, [0.1, 0.5, 1.0])
+        assert np.array_equal(untouched, [0.2, 0.5])
+        q = np.array([0.0, 0.3])
+        student.clip_in_place(p=q, lo=0.25)  # passed by keyword
+        assert np.array_equal(q, [0.25, 0.3])
+
+
+def test_in_place_changes_fail_the_call_unless_allowed(student):
+    """Does a call that changes an array argument in place, at the top or nested in a dict or list, fail
+    (InPlaceChange, an AssertionError) with the argument named, while the test's arrays still show the change?"""
+    from autograder.remote import InPlaceChange
+
+    p = np.array([0.0, 0.5, 1.0])
+    with pytest.raises(InPlaceChange, match=r"modified argument 1 in place"):
+        student.clip_in_place(p)
     assert np.array_equal(p, [0.1, 0.5, 1.0])
-    assert np.array_equal(untouched, [0.2, 0.5])
-    q = np.array([0.0, 0.3])
-    student.clip_in_place(p=q, lo=0.25)  # passed by keyword
-    assert np.array_equal(q, [0.25, 0.3])
+    student._ag_sandbox.execute("def scale_params(params, layers):\n    params['W'] *= 2\n    layers[1][0][:] += 1\n"
+                                "    params['new'] = 1\n    return 0\n", timeout=10)
+    params, layers = {"W": np.ones(2), "b": np.zeros(2)}, [(np.ones(1),), (np.zeros(3), np.zeros(1))]
+    with pytest.raises(AssertionError, match=r"argument 1\['W'\], argument 2\[1\]\[0\] in place"):
+        student.scale_params(params, layers)
+    assert np.array_equal(params["W"], [2.0, 2.0]) and np.array_equal(layers[1][0], [1.0, 1.0, 1.0])
+    assert np.array_equal(params["b"], [0.0, 0.0]) and "new" not in params  # dict keys are the kernel's own copy
+    assert student.identity(np.ones(2)).shape == (2,)  # an untouched argument is no failure
