@@ -318,8 +318,7 @@ class BatchSizeExplorer(ipywidgets.VBox):
         self.status = ipywidgets.HTML()
         self.fig = Figure(figsize=figsize)
         self.ax_steps, self.ax_samples = self.fig.subplots(1, 2, sharey=True)
-        width = int(round(self.fig.get_figwidth() * self.fig.get_dpi()))
-        self.image = ipywidgets.Image(format="png", layout=ipywidgets.Layout(width=f"{width}px", max_width="100%"))
+        self.image = _image_for(self.fig)
         controls = ipywidgets.HBox([self.batch_slider, self.lr_slider], layout=ipywidgets.Layout(flex_flow="row wrap"))
         super().__init__([controls, self.status, self.image])
         self.batch_slider.observe(self._on_change, names="value")
@@ -408,7 +407,7 @@ class BatchSizeExplorer(ipywidgets.VBox):
             self.fig.legend(handles, labels, loc="upper center", ncol=len(handles), frameon=False)
         self.fig.tight_layout(rect=(0, 0, 1, 0.9))
         self.status.value = "<br>".join(messages)
-        self.image.value = _png(self.fig)
+        self.image.value = _png(self.fig, dpi=RESOLUTION * self.fig.get_dpi())
 
 
 def batch_size_explorer(train_fn, noise_fn=None, batch_sizes=tuple(2 ** k for k in range(11)), batch_size=32,
