@@ -676,6 +676,11 @@ class LearningRateExplorer(ipywidgets.VBox):
         self.fig = Figure(figsize=figsize, dpi=90)
         self.ax_path, self.ax_loss = self.fig.subplots(1, 2)
         self.regime, self.path, self.losses = None, None, None
+        _draw_contours(self.ax_path, self.grid, 25)  # once: a redraw only replaces the path and the loss curve
+        (lo1, hi1), (lo2, hi2) = self.w_range
+        set_axes(self.ax_path, "$w_1$", "$w_2$", xlim=(lo1, hi1), ylim=(lo2, hi2))
+        set_axes(self.ax_loss, "step", "loss − lowest loss", yscale="log")
+        self._path_artists, self._laid_out = [], False
         super().__init__([ipywidgets.HBox([self.lr_slider, *self.start_sliders]), self.status, self.image])
         for slider in (self.lr_slider, *self.start_sliders):
             slider.observe(self._on_change, names="value")
@@ -687,9 +692,9 @@ class LearningRateExplorer(ipywidgets.VBox):
     def redraw(self, strict: bool = False) -> None:
         """Run ``path_fn`` at the current values, draw the path and the loss curve, and name the regime."""
         lr, start = self.lr_slider.value, np.array([s.value for s in self.start_sliders])
-        for ax in (self.ax_path, self.ax_loss):
-            ax.clear()
-        _draw_contours(self.ax_path, self.grid, 25)
+        for artist in self._path_artists:
+            artist.remove()
+        self._path_artists = []
         try:
             with np.errstate(all="ignore"):
                 self.path = as_array(self.path_fn(lr, start.copy(), self.num_steps)).astype(np.float64)
@@ -702,16 +707,17 @@ class LearningRateExplorer(ipywidgets.VBox):
             return
         self.losses = _path_losses(self.loss_fn, self.path)
         self.regime = classify_regime(self.losses, self.path, self.loss_min)
-        (lo1, hi1), (lo2, hi2) = self.w_range
-        self.ax_path.plot(self.path[:, 0], self.path[:, 1], "o-", color=COLORS[1], markersize=2.5, linewidth=1)
-        self.ax_path.plot(*start, "k^", markersize=7)
-        set_axes(self.ax_path, "$w_1$", "$w_2$", xlim=(lo1, hi1), ylim=(lo2, hi2))
+        self._path_artists = [*self.ax_path.plot(self.path[:, 0], self.path[:, 1], "o-", color=COLORS[1], markersize=2.5, linewidth=1),
+                              *self.ax_path.plot(*start, "k^", markersize=7)]
         excess = self.losses - self.loss_min
         shown = np.where(np.isfinite(excess) & (excess > 0), excess, np.nan)
-        self.ax_loss.semilogy(np.arange(len(excess)), shown, color=COLORS[1])
-        set_axes(self.ax_loss, "step", "loss − lowest loss")
+        self._path_artists += self.ax_loss.plot(np.arange(len(excess)), shown, color=COLORS[1])
+        self.ax_loss.relim()
+        self.ax_loss.autoscale_view()
         self.fig.suptitle(f"η = {lr:.3g}: {self.regime}", fontsize=10)
-        self.fig.tight_layout()
+        if not self._laid_out:  # the layout does not change between redraws: compute it once
+            self.fig.tight_layout()
+            self._laid_out = True
         last = f"{self.losses[-1]:.3g}" if np.isfinite(self.losses[-1]) else "not finite"
         self.status.value = (f"η = {lr:.3g}: <b>{self.regime}</b> (loss {self.losses[0]:.3g} at the start, "
                              f"{last} after {len(self.losses) - 1} steps)")
@@ -789,6 +795,12 @@ class OptimizerRace(ipywidgets.VBox):
         self.fig = Figure(figsize=figsize, dpi=90)
         self.ax_path, self.ax_loss = self.fig.subplots(1, 2)
         self.paths, self.errors = {}, {}
+        _draw_contours(self.ax_path, self.grid, 30)  # once: a redraw only replaces the paths and the loss curves
+        self.ax_path.plot(*self.start, "k^", markersize=7)
+        (lo1, hi1), (lo2, hi2) = self.w_range
+        set_axes(self.ax_path, "$w_1$", "$w_2$", xlim=(lo1, hi1), ylim=(lo2, hi2))
+        set_axes(self.ax_loss, "step", "loss − lowest loss", yscale="log")
+        self._path_artists, self._laid_out = [], False
         rows = [ipywidgets.HBox([self.checkboxes[n], self.lr_sliders[n]]) for n in self.rules]
         half = (len(rows) + 1) // 2
         controls = ipywidgets.HBox([ipywidgets.VBox(rows[:half]), ipywidgets.VBox(rows[half:]), self.reset_button])
@@ -844,26 +856,26 @@ class OptimizerRace(ipywidgets.VBox):
 
     def redraw(self) -> None:
         """Draw the chosen optimizers' paths over the contours and their loss curves."""
-        for ax in (self.ax_path, self.ax_loss):
-            ax.clear()
-        _draw_contours(self.ax_path, self.grid, 30)
-        self.ax_path.plot(*self.start, "k^", markersize=7)
+        for artist in self._path_artists:
+            artist.remove()
+        self._path_artists = []
         colors = dict(zip(self.rules, COLORS))
         finals = []
         for name in self.chosen:
             path = self.paths[name]
             label = f"{name} (η = {self.lr_sliders[name].value:.2g})"
-            self.ax_path.plot(path[:, 0], path[:, 1], "-", color=colors[name], linewidth=1.3, label=label)
+            self._path_artists += self.ax_path.plot(path[:, 0], path[:, 1], "-", color=colors[name], linewidth=1.3, label=label)
             excess = _path_losses(self.loss_fn, path) - self.loss_min
-            self.ax_loss.semilogy(np.where(np.isfinite(excess) & (excess > 0), excess, np.nan), color=colors[name])
+            self._path_artists += self.ax_loss.plot(np.where(np.isfinite(excess) & (excess > 0), excess, np.nan), color=colors[name])
             finals.append(f"{html.escape(name)}: {excess[-1] + self.loss_min:.3g}")
-        (lo1, hi1), (lo2, hi2) = self.w_range
-        set_axes(self.ax_path, "$w_1$", "$w_2$", xlim=(lo1, hi1), ylim=(lo2, hi2))
-        set_axes(self.ax_loss, "step", "loss − lowest loss")
+        self.ax_loss.relim()
+        self.ax_loss.autoscale_view()
         handles, labels = self.ax_path.get_legend_handles_labels()
-        if handles:
+        if handles:  # below the plots, never on the data
             self.fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-        self.fig.tight_layout(rect=(0, 0.14 if handles else 0, 1, 1))
+        if not self._laid_out:  # the layout does not change between redraws: compute it once, with room for the legend
+            self.fig.tight_layout(rect=(0, 0.14, 1, 1))
+            self._laid_out = True
         text = f"loss after {self.num_steps} steps: " + ", ".join(finals) if finals else "no optimizer chosen"
         self.status.value = "<br>".join([text, *self.errors.values()])
         self.image.value = _png(self.fig)
@@ -903,8 +915,6 @@ def optimizer_race(loss_fn, run, rules, w_range, start, num_steps=200, loss_min=
     OptimizerRace
     """
     return OptimizerRace(loss_fn, run, rules, w_range, start, num_steps, loss_min, lr_range, figsize)
-
-
 # --- Lab 06: overfitting explorer and dropout visualiser ------------------------------------------
 
 
