@@ -145,6 +145,7 @@ def test_second_run_grades_only_what_changed_and_what_was_not_graded(batch_run, 
     assert len(gradebook_rows(root)) == 3 * GRADE_CELLS and scores(root)["bob"] == 5.0
     for student in ("carol", "erin"):  # what broke the grader is gone: the next run grades them
         nbformat.write(solved(), root / "submitted" / student / LAB / f"{LAB}.ipynb")
+    monkeypatch.setattr(batch, "dask_client", _threaded_client)  # nothing kills its worker now: threads will do
     rc, out, _ = run_cli(["autograde", LAB, "--course-dir", str(root), "--workers", "1"])
     assert rc == 0 and out.splitlines()[0] == "graded 2, skipped 3 already graded"
     assert len(gradebook_rows(root)) == 5 * GRADE_CELLS and scores(root)["carol"] == 5.0
