@@ -406,6 +406,7 @@ def _assert_confined(report: dict) -> None:
 
 
 @needs_confinement
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="the grader already runs unprivileged: see the test below")
 def test_same_confinement_as_root_and_as_an_unprivileged_user():
     """Run by root and by uid 4242, can the kernel read solutions/ through /proc/<grader pid>/cwd, write the
@@ -420,6 +421,7 @@ def test_same_confinement_as_root_and_as_an_unprivileged_user():
 
 
 @needs_confinement
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() == 0, reason="runs when the test suite itself is not root")
 def test_confinement_as_this_unprivileged_user():
     """Run by this (unprivileged) user, is the kernel confined just the same?"""

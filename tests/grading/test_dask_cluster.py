@@ -30,6 +30,7 @@ from tests.conftest import ROOT
 from tests.files.fixture_lab import LAB, source_notebook, with_solution, write_lab
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="hiding the course directory from the workers needs root"),
     pytest.mark.skipif(not sandbox.confinement_available()[0], reason="no confinement here"),
     pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare"),
