@@ -37,7 +37,8 @@ The steps:
 5. every string of the result is cleaned (`sanitize`), so it can be stored
    and printed whatever the submission put into its errors and answers.
    Extra keys also report ``locked_cells_edited``, ``reference_calls`` and
-   ``reference_s`` (use_reference calls served, and their time in the grader).
+   ``reference_s`` (use_reference calls served, and their time in the grader),
+   and ``received_bytes`` (all the kernels sent, against ``Limits.received_mb``).
 """
 from __future__ import annotations
 
@@ -323,20 +324,21 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
     """Execute the submission and run the pending test cells, restarting the kernel after deaths."""
     files = _data_files(source)
     students: list[RemoteStudent] = []
+    # Every byte the submission's kernels send counts against one budget (autograder.wire).
+    budget = Budget(per_message=(limits.reply_mb * 3 // 2 + 4) << 20, total=limits.received_mb << 20)
     try:
-        _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students)
-    finally:  # what serving use_reference cost (calls from the kernel, answered here)
+        _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget)
+    finally:  # what serving use_reference cost (calls from the kernel, answered here), and the bytes read
         info["reference_calls"] = sum(s._ag_reference_calls for s in students)
         info["reference_s"] = round(sum(s._ag_reference_s for s in students), 3)
+        info["received_bytes"] = budget.received
 
 
-def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students) -> None:
+def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget) -> None:
     pending = list(suite.cells)
     skip: set[int] = set()
     restarts = 0
     first_run = True
-    # Every byte the submission's kernels send counts against one budget (autograder.wire).
-    budget = Budget(per_message=(limits.reply_mb * 3 // 2 + 4) << 20, total=limits.received_mb << 20)
     while pending:
         death = None  # (where, reason, retry) when the kernel died in this run; retry: a fresh kernel may help
         sandbox = None
@@ -394,7 +396,7 @@ def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, i
 
 
 def _redefine_helpers(sandbox: Sandbox, suite: Suite, limits: Limits, errors: list[str]):
-    """Run the locked cells' def/class statements again, so a later cell cannot swap a given helper."""
+    """Run the locked cells' function definitions again, so a later cell cannot swap a given helper."""
     code = "\n\n".join(c.definitions for c in suite.locked if c.definitions)
     if not code:
         return None

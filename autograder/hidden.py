@@ -69,7 +69,7 @@ class LockedCell:
     grade_id: str
     index: int  # position among the source notebook's cells
     source: str
-    definitions: str  # its top-level def/class statements (run again after the notebook)
+    definitions: str  # its top-level function definitions (run again after the notebook)
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,10 @@ def is_locked_cell(cell) -> bool:
 
 
 def _definitions(source: str) -> str:
-    """The top-level function and class definitions of a cell's code, as source text (magics dropped)."""
+    """The top-level function definitions of a cell's code, as source text (magics dropped).
+
+    Classes are left out: a class defined again would not be the class of the objects already made.
+    """
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     code = "\n".join(lines)
     try:
@@ -132,7 +135,7 @@ def _definitions(source: str) -> str:
         return ""
     parts = []
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
             parts.append("\n".join(lines[start - 1:node.end_lineno]))
     return "\n\n".join(parts)

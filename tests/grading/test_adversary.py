@@ -190,9 +190,11 @@ def solution_names(nb) -> list[str]:
 
 
 def adversary_notebook(source):
+    """The solution notebook, without its demo cells (speed), ending with the adversary's cell."""
     nb = nbformat.read(source, as_version=4)
     names = solution_names(nb)
     assert names, f"{source}: no solution cells define a function"
+    nb.cells = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade_id")]
     nb.cells.append(nbformat.v4.new_code_cell(ADVERSARY.replace("__NAMES__", repr(sorted(set(names))))))
     return nb
 
