@@ -305,7 +305,7 @@ def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookN
     _atomic_write(folder / f"{lab}.ipynb", nbformat.writes(autograded).encode())
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
 def clean(value, limit: int = 20_000):

@@ -39,15 +39,16 @@ def fake_grade(lab, submission, *, source=None, limits=None, seed=None, hide=())
     sleep = re.search(r"FAKE_SLEEP=([0-9.]+)", text)
     if sleep:
         time.sleep(float(sleep.group(1)))
+    nasty = "\x1b]0;owned\x07\x1b[2J\ud800 \u202e" if "FAKE_NASTY" in text else ""
     tests = []
     for cell in nbformat.read(source, as_version=4).cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade") and not meta.get("solution"):
             ok = f"WRONG_{meta['grade_id']}" not in text
             tests.append({"grade_id": meta["grade_id"], "score": float(meta["points"]) if ok else 0.0,
-                          "max_score": float(meta["points"]), "passed": ok, "message": "" if ok else "wrong"})
+                          "max_score": float(meta["points"]), "passed": ok, "message": nasty or ("" if ok else "wrong")})
     return {"lab": lab, "score": sum(t["score"] for t in tests), "max_score": sum(t["max_score"] for t in tests),
-            "tests": tests, "errors": []}
+            "tests": tests, "errors": [f"{nasty}Error{nasty}: {nasty}"] if nasty else []}
 
 
 def run_cli(argv) -> tuple[int, str, str]:
@@ -181,6 +182,32 @@ def test_unreadable_submission_stays_ungraded_and_a_rerun_grades_it(tmp_path, mo
     monkeypatch.setattr(batch, "_read", real_read)
     summary = batch.autograde(LAB, root, workers=1, grade_fn=fake_grade, progress=False, out=io.StringIO())
     assert summary.graded == ["bob"] and summary.skipped == ["alice"] and not summary.ungraded
+
+
+def test_a_failure_while_recording_one_student_never_stops_the_others(tmp_path, monkeypatch):
+    """Are hostile strings (terminal escapes, a lone surrogate) recorded harmlessly, and does a gradebook write that
+    fails for one student leave only that student ungraded, the next run grading them?"""
+    root = make_course(tmp_path / "course", {"ann": solved("FAKE_NASTY"), "bea": solved(), "cal": solved()})
+    monkeypatch.setattr(batch, "dask_client", _threaded_client)
+    real_record = batch.record
+
+    def failing(course, lab, graded, release):
+        if graded.student == "bea":
+            raise sqlite3.OperationalError("database is locked")
+        return real_record(course, lab, graded, release)
+
+    monkeypatch.setattr(batch, "record", failing)
+    out = io.StringIO()
+    summary = batch.autograde(LAB, root, workers=1, grade_fn=fake_grade, progress=False, out=out)
+    assert sorted(summary.graded) == ["ann", "cal"] and "database is locked" in summary.ungraded["bea"]
+    assert all(c.isprintable() or c == "\n" for c in out.getvalue())
+    autograded = (root / "autograded" / "ann" / LAB / f"{LAB}.ipynb").read_text(encoding="utf-8")
+    for bad in ("\x1b", "\\u001b", "\\ud800", "\u202e", "\\u202e"):
+        assert bad not in autograded, bad
+    monkeypatch.setattr(batch, "record", real_record)
+    summary = batch.autograde(LAB, root, workers=1, grade_fn=fake_grade, progress=False, out=io.StringIO())
+    assert summary.graded == ["bea"] and sorted(summary.skipped) == ["ann", "cal"] and not summary.ungraded
+    assert scores(root) == {"ann": 5.0, "bea": 5.0, "cal": 5.0}
 
 
 def test_unknown_lab_is_a_one_line_error(tmp_path):
