@@ -915,6 +915,8 @@ def optimizer_race(loss_fn, run, rules, w_range, start, num_steps=200, loss_min=
     OptimizerRace
     """
     return OptimizerRace(loss_fn, run, rules, w_range, start, num_steps, loss_min, lr_range, figsize)
+
+
 # --- Lab 06: overfitting explorer and dropout visualiser ------------------------------------------
 
 
