@@ -76,16 +76,6 @@ WRONG = {
             "    step = dw + mu * old if config['nesterov'] else v\n"
             "    return w - config['learning_rate'] * step, config\n"
         ),
-        "torch's default momentum 0 instead of the lab's 0.9": (
-            "def sgd_momentum(w, dw, config=None):\n"
-            "    config = {} if config is None else config\n"
-            "    config.setdefault('learning_rate', 1e-3); config.setdefault('momentum', 0.0); config.setdefault('nesterov', False)\n"
-            "    mu = config['momentum']\n"
-            "    v = mu * config.get('velocity', np.zeros_like(dw)) + dw\n"
-            "    config['velocity'] = v\n"
-            "    step = dw + mu * v if config['nesterov'] else v\n"
-            "    return w - config['learning_rate'] * step, config\n"
-        ),
     },
     "adagrad": {
         "sums g instead of g squared": (
@@ -236,19 +226,6 @@ WRONG = {
             "    m_hat, v_hat = m / (1 - b1 ** (t + 1)), v / (1 - b2 ** (t + 1))\n"
             "    return w - config['learning_rate'] * m_hat / (np.sqrt(v_hat) + config['eps']), config\n"
         ),
-        "eps inside the root": (
-            "def adam(w, dw, config=None):\n"
-            "    config = {} if config is None else config\n"
-            "    for k, v in (('learning_rate', 1e-3), ('beta1', 0.9), ('beta2', 0.999), ('eps', 1e-8)):\n"
-            "        config.setdefault(k, v)\n"
-            "    b1, b2 = config['beta1'], config['beta2']\n"
-            "    t = config.get('t', 0) + 1\n"
-            "    m = b1 * config.get('m', np.zeros(np.shape(w))) + (1 - b1) * dw\n"
-            "    v = b2 * config.get('v', np.zeros(np.shape(w))) + (1 - b2) * dw * dw\n"
-            "    config['t'], config['m'], config['v'] = t, m, v\n"
-            "    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)\n"
-            "    return w - config['learning_rate'] * m_hat / np.sqrt(v_hat + config['eps']), config\n"
-        ),
         "Keras' epsilon-hat form with a constant eps": (
             "def adam(w, dw, config=None):\n"
             "    config = {} if config is None else config\n"
@@ -349,14 +326,6 @@ WRONG = {
             "    grads = tape.gradient(loss, model.trainable_variables)\n"
             "    optimizer.apply_gradients(zip(grads, model.trainable_variables))\n"
             "    return float(loss)\n"
-        ),
-        "tf: returns the tf tensor": (
-            "def train_step_tf(model, optimizer, loss_fn, X, y):\n"
-            "    with tf.GradientTape() as tape:\n"
-            "        loss = loss_fn(y, model(X, training=True))\n"
-            "    grads = tape.gradient(loss, model.trainable_variables)\n"
-            "    optimizer.apply_gradients(zip(grads, model.trainable_variables))\n"
-            "    return loss\n"
         ),
     },
 }
