@@ -428,3 +428,20 @@ def test_confinement_as_this_unprivileged_user():
     report = _probe(None)
     assert report["mode"] == "user"
     _assert_confined(report)
+
+
+@needs_confinement
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the suite already runs unprivileged")
+def test_sandbox_suite_passes_with_the_grader_as_an_unprivileged_user():
+    """Do the sandbox's own tests (what the kernel sees, writes and reaches, limits, no process outliving it) pass
+    with the grader running as uid 4242, in a user namespace?"""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp", "LANG": "C.UTF-8",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "grading" / "test_sandbox.py"), "-q",
+            "-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", str(ROOT)]
+    done = subprocess.run(_as_user_command(TEST_UID, argv), capture_output=True, text=True, timeout=600, env=env,
+                          cwd=str(ROOT))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-1000:]
+
