@@ -368,16 +368,17 @@ RIGHT = {
             "    scale = np.abs(a) + np.abs(b)\n"
             "    return np.divide(diff, np.where(scale > 1e-8, scale, 1e-8)).max()\n"
         ),
-        "flat index loop with restore by += / -=": (
+        "flat index loop through a reshaped view, restoring the saved value": (
             "def numerical_gradient(f, w, h=1e-5):\n"
             "    grad = np.zeros(w.shape)\n"
             "    flat, gflat = w.reshape(-1), grad.reshape(-1)\n"
             "    for j in range(flat.size):\n"
-            "        flat[j] += h\n"
+            "        saved = flat[j]\n"
+            "        flat[j] = saved + h\n"
             "        f_plus = f(w)\n"
-            "        flat[j] -= 2 * h\n"
+            "        flat[j] = saved - h\n"
             "        f_minus = f(w)\n"
-            "        flat[j] += h\n"
+            "        flat[j] = saved  # += h, -= 2h, += h would leave w off by rounding: not unchanged\n"
             "        gflat[j] = (f_plus - f_minus) / (2 * h)\n"
             "    return grad\n"
         ),
