@@ -643,12 +643,16 @@ class RemoteStudent:
             original = _resolve_path(key, args, kwargs)
             if original is None:
                 continue
-            where.append(_describe_path(key))
-            if not original.flags.writeable:
-                continue
             try:
                 new = np.asarray(decode(marker, origin=call))
             except RemoteProtocolError:
+                where.append(_describe_path(key))
+                continue
+            # Round-off of a restore (w[i] += h; ...; w[i] -= h) is not a change; anything larger is.
+            if not (new.shape == original.shape and np.issubdtype(new.dtype, np.number) and np.allclose(
+                    new, original, rtol=1e-12, atol=1e-12, equal_nan=True)):
+                where.append(_describe_path(key))
+            if not original.flags.writeable:
                 continue
             if new.shape == original.shape:
                 np.copyto(original, new, casting="unsafe")

@@ -352,3 +352,7 @@ def test_in_place_changes_fail_the_call_unless_allowed(student):
     assert np.array_equal(params["W"], [2.0, 2.0]) and np.array_equal(layers[1][0], [1.0, 1.0, 1.0])
     assert np.array_equal(params["b"], [0.0, 0.0]) and "new" not in params  # dict keys are the kernel's own copy
     assert student.identity(np.ones(2)).shape == (2,)  # an untouched argument is no failure
+    student._ag_sandbox.execute("def nudge_and_restore(w):\n    for i in range(w.size):\n        w[i] += 0.1\n"
+                                "        w[i] -= 0.1\n    return 0\n", timeout=10)
+    w = np.random.default_rng(0).normal(size=50)
+    assert student.nudge_and_restore(w) == 0  # round-off of a restore is not a change
