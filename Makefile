@@ -9,7 +9,7 @@ LAB ?=
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test release check-release grade clean lock bench-grading test-colab test-compat test-browser
+.PHONY: help venv lab test release check-release grade clean lock bench-grading test-colab test-compat test-browser compat-newest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -34,8 +34,11 @@ test: venv ## run the whole test suite
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The student's path (separate from `make test`; each builds its own environment, outside git, once).
-# A Python 3.12 for the Colab profile: python3.12 on PATH, else pyenv's.
-PYTHON312 ?= $(firstword $(shell command -v python3.12 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12))
+# find_python,X.Y: the first python<X.Y> that runs: pyenv's installed versions, then PATH (a pyenv shim
+# for a version that is installed but not selected does not run).
+find_python = $(shell for p in $(wildcard $(HOME)/.pyenv/versions/$(1)*/bin/python$(1)) python$(1); do \
+    $$p -c '' 2>/dev/null && { command -v $$p; break; }; done)
+PYTHON312 ?= $(call find_python,3.12)
 COLAB_VENV ?= .venv-colab
 
 $(COLAB_VENV)/bin/.installed: tests/colab/requirements-colab.txt
@@ -48,6 +51,45 @@ $(COLAB_VENV)/bin/.installed: tests/colab/requirements-colab.txt
 test-colab: venv $(COLAB_VENV)/bin/.installed ## run every lab on a Colab-like Python 3.12 stack, installed as the setup cell does (.venv-colab)
 	PATH="$(abspath $(BIN)):$$PATH" COLAB_VENV="$(abspath $(COLAB_VENV))" $(BIN)/python -m pytest -p no:cacheprovider \
 	    tests/colab/colab_profile.py -v -s $(PYTEST_ARGS)
+
+BROWSER_VENV ?= .venv-browser
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_SCREENSHOTS ?= build/browser-screenshots
+
+$(BROWSER_VENV)/bin/.installed: tests/browser/requirements-browser.txt
+	test -x $(BROWSER_VENV)/bin/python || $(PYTHON) -m venv $(BROWSER_VENV)
+	$(BROWSER_VENV)/bin/python -m pip install --quiet -r tests/browser/requirements-browser.txt
+	touch $@
+
+test-browser: venv $(BROWSER_VENV)/bin/.installed ## drive every lab through JupyterLab in Debian's Chromium (Playwright); screenshots in BROWSER_SCREENSHOTS
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) not found. make test-browser uses Debian's Chromium, never a downloaded browser: run 'apt-get install -y chromium' (as root), or set CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	rm -rf $(BROWSER_SCREENSHOTS) && mkdir -p $(BROWSER_SCREENSHOTS)
+	CHROMIUM="$(CHROMIUM)" BROWSER_JUPYTER="$(abspath $(BIN))/jupyter" BROWSER_SCREENSHOTS="$(abspath $(BROWSER_SCREENSHOTS))" \
+	    $(BROWSER_VENV)/bin/python -m pytest -p no:cacheprovider tests/browser/browser_check.py -v -s $(PYTEST_ARGS)
+	@echo "Screenshots of every widget: $(BROWSER_SCREENSHOTS)/<lab>/{solution,student}/"
+
+# The version range: the oldest versions pyproject.toml claims (Python 3.10) and the newest PyPI offers (Python 3.13).
+PYTHON310 ?= $(call find_python,3.10)
+PYTHON313 ?= $(call find_python,3.13)
+
+.venv-compat-oldest/bin/.installed: tests/compat/requirements-oldest.txt
+	@test -n "$(PYTHON310)" || { echo "error: the oldest profile needs Python 3.10: install it or set PYTHON310=/path/to/python3.10" >&2; exit 1; }
+	test -x .venv-compat-oldest/bin/python || $(PYTHON310) -m venv .venv-compat-oldest
+	.venv-compat-oldest/bin/python -m pip install --quiet -r tests/compat/requirements-oldest.txt
+	touch $@
+
+# Always upgraded: "newest" means what PyPI offers today. PIP_CONSTRAINT=/dev/null: a machine-wide pip
+# constraint (as on some build machines) must not hold the newest torch back.
+compat-newest:
+	@test -n "$(PYTHON313)" || { echo "error: the newest profile needs Python 3.13: install it or set PYTHON313=/path/to/python3.13" >&2; exit 1; }
+	test -x .venv-compat-newest/bin/python || $(PYTHON313) -m venv .venv-compat-newest
+	PIP_CONSTRAINT=/dev/null .venv-compat-newest/bin/python -m pip install --quiet --upgrade -r tests/compat/requirements-newest.txt
+
+test-compat: venv .venv-compat-oldest/bin/.installed compat-newest ## run the labs and course_utils tests on the oldest and newest supported versions
+	PATH="$(abspath $(BIN)):$$PATH" COMPAT_VENV="$(abspath .venv-compat-oldest)" $(BIN)/python -m pytest -p no:cacheprovider \
+	    tests/compat/compat_profile.py -v -s $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" COMPAT_VENV="$(abspath .venv-compat-newest)" $(BIN)/python -m pytest -p no:cacheprovider \
+	    tests/compat/compat_profile.py -v -s $(PYTEST_ARGS)
 
 release: venv ## regenerate notebooks/ from solutions/ (LAB=01_perceptron for one lab)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m autograder release $(LAB)
