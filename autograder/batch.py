@@ -42,7 +42,6 @@ import os
 import secrets
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections import deque
@@ -126,7 +125,7 @@ def grade_task(grade_fn: Callable | None, lab: str, submission: bytes, payload: 
             if not sandbox.require_confinement(unconfined, err=_Discard()):
                 return {"error": f"{where} cannot confine a kernel: {sandbox.confinement_available()[1]}"}
             from autograder.grading import grade_notebook as grade_fn
-        work = Path(tempfile.mkdtemp(prefix="agtask-"))
+        work = sandbox.private_dir()  # swept, should this worker be killed while grading
         lab_dir = work / "source" / lab
         lab_dir.mkdir(parents=True)
         (lab_dir / f"{lab}.ipynb").write_bytes(payload["source"])

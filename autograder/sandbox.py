@@ -522,9 +522,18 @@ def _owner_alive(tag: str) -> bool:
     return started is not None and (len(parts) < 2 or parts[1] == started)
 
 
+def private_dir() -> Path:
+    """A new <tmp>/ag-* folder (mode 0700) naming this process as its owner, so `sweep` removes it once we are gone."""
+    path = Path(tempfile.mkdtemp(prefix=PREFIX))
+    os.chmod(path, 0o700)
+    (path / "owner").write_text(_owner_tag())
+    return path
+
+
 _swept = False
 _OURS = re.compile(rf"^{PREFIX}[a-z0-9_]{{8}}$")  # tempfile.mkdtemp(prefix=PREFIX)
-_LAYOUT = {"owner", "work", "conn", "root", "tmp", "kernel.log", "setup.json"}  # what a sandbox folder holds
+_LAYOUT = {"owner", "work", "conn", "root", "tmp", "kernel.log", "setup.json",  # what a sandbox folder holds
+           "source", "submission"}  # and a batch task's (autograder.batch.grade_task)
 
 
 def sweep(*, tmp: str | None = None, grace_s: float = 600.0) -> list[str]:
@@ -801,9 +810,7 @@ class Sandbox:
         limits = self.limits
         if self.confined:
             _sweep_once()  # what graders killed earlier left behind
-        self._base = Path(tempfile.mkdtemp(prefix=PREFIX))
-        os.chmod(self._base, 0o700)
-        (self._base / "owner").write_text(_owner_tag())
+        self._base = private_dir()
         work, conn = self._base / "work", self._base / "conn"
         work.mkdir()
         conn.mkdir(mode=0o700)

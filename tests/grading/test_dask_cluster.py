@@ -154,7 +154,7 @@ def test_workers_without_the_course_directory_and_one_killed_mid_task(cluster):
         db.close()
     assert sorted(rows) == [(s, 2) for s in sorted(submissions)]  # two test cells each, once
     assert procs["w1"].poll() is not None or procs["w2"].poll() is not None, "a worker was killed"
-    # What the killed worker's sandbox left is gone (the batch sweeps at its end).
+    # What the killed worker's sandbox and task left is gone (the batch sweeps at its end).
     dead = [p for p in Path(tempfile.gettempdir()).glob("ag-*")
             if (p / "owner").is_file() and int((p / "owner").read_text().split()[0]) == pids[victim]]
     assert not dead, dead
