@@ -378,7 +378,20 @@ RIGHT = {
             "        f_plus = f(w)\n"
             "        flat[j] = saved - h\n"
             "        f_minus = f(w)\n"
-            "        flat[j] = saved  # += h, -= 2h, += h would leave w off by rounding: not unchanged\n"
+            "        flat[j] = saved\n"
+            "        gflat[j] = (f_plus - f_minus) / (2 * h)\n"
+            "    return grad\n"
+        ),
+        "flat index loop with restore by += / -= (w back up to the round-off of the restore)": (
+            "def numerical_gradient(f, w, h=1e-5):\n"
+            "    grad = np.zeros(w.shape)\n"
+            "    flat, gflat = w.reshape(-1), grad.reshape(-1)\n"
+            "    for j in range(flat.size):\n"
+            "        flat[j] += h\n"
+            "        f_plus = f(w)\n"
+            "        flat[j] -= 2 * h\n"
+            "        f_minus = f(w)\n"
+            "        flat[j] += h\n"
             "        gflat[j] = (f_plus - f_minus) / (2 * h)\n"
             "    return grad\n"
         ),
