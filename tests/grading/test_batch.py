@@ -210,6 +210,20 @@ def test_a_failure_while_recording_one_student_never_stops_the_others(tmp_path, 
     assert scores(root) == {"ann": 5.0, "bea": 5.0, "cal": 5.0}
 
 
+def test_worker_side_machinery_failures_are_errors_not_grades(tmp_path, monkeypatch):
+    """On a worker, do a missing package and a machine that cannot confine a kernel come back as errors (the
+    student stays ungraded), never as a result?"""
+    from autograder import sandbox
+
+    payload = {"source": b"{}", "data": {}}  # the task never gets as far as reading the lab
+    monkeypatch.setitem(sys.modules, "autograder.grading", None)  # `import autograder.grading` fails
+    answer = batch.grade_task(None, LAB, b"{}", payload, 1)
+    assert set(answer) == {"error"} and ("ModuleNotFoundError" in answer["error"] or "ImportError" in answer["error"])
+    monkeypatch.setattr(sandbox, "confinement_mode", lambda: ("", "no user namespaces on this worker"))
+    answer = batch.grade_task(None, LAB, b"{}", payload, 1)
+    assert set(answer) == {"error"} and "no user namespaces on this worker" in answer["error"]
+
+
 def test_unknown_lab_is_a_one_line_error(tmp_path):
     """Does a lab without a source notebook exit non-zero with one line naming the problem?"""
     root = make_course(tmp_path / "course", {})
