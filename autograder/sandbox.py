@@ -240,8 +240,11 @@ for procs in cfg["cgroups"]:
     with open(procs, "w") as f:
         f.write("0")
 if cfg["userns"]:  # no nested user namespaces below this one (the counter is per user namespace)
-    with open(NR + "/proc/sys/user/max_user_namespaces", "w") as f:
-        f.write("0")
+    try:
+        with open(NR + "/proc/sys/user/max_user_namespaces", "w") as f:
+            f.write("0")
+    except OSError:  # a read-only /proc/sys: the seccomp filter below denies them all the same
+        pass
 mount(None, NR, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV)
 os.chdir(NR)
 if libc.syscall(cfg["sys_pivot_root"], b".", b".") != 0:
