@@ -114,7 +114,6 @@ import os
 import platform
 import re
 import secrets
-import shlex
 import shutil
 import signal
 import struct
@@ -677,14 +676,6 @@ class _Cgroups:
     @property
     def pids(self) -> bool:
         return any((d / "pids.max").exists() for d in self.dirs)
-
-    def join_commands(self) -> list[str]:
-        """Shell lines that move the calling shell (and so the kernel it becomes) into the groups."""
-        return [f"echo 0 > {shlex.quote(str(d / 'cgroup.procs'))}" for d in self.dirs]
-
-    def join_self(self) -> None:
-        for d in self.dirs:
-            (d / "cgroup.procs").write_text("0")
 
     def oom_killed(self) -> bool:
         if self.memory is None:
