@@ -372,10 +372,9 @@ def _as_user_command(uid: int, argv: list[str]) -> list[str]:
                       None)
         if closed is None:
             continue
-        keep = tempfile.mkdtemp(prefix="agtest-keep-")
-        lines += [f"mount --bind {shlex.quote(path)} {shlex.quote(keep)}",
+        lines += ["keep=$(mktemp -d /tmp/agtest-keep-XXXXXXXX)", f"mount --bind {shlex.quote(path)} \"$keep\"",
                   f"mount -t tmpfs -o mode=0755,size=1m agtest {shlex.quote(str(closed))}",
-                  f"mkdir -p {shlex.quote(path)}", f"mount --move {shlex.quote(keep)} {shlex.quote(path)}"]
+                  f"mkdir -p {shlex.quote(path)}", f"mount --move \"$keep\" {shlex.quote(path)}", "rmdir \"$keep\""]
     lines.append(f"exec setpriv --reuid={uid} --regid={uid} --clear-groups -- " + " ".join(map(shlex.quote, argv)))
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "\n".join(lines)]
 
