@@ -257,8 +257,6 @@ def boundary_playground(
 
 # --- Lab 05: batch-size explorer ---------------------------------------------------------------
 
-# --- Lab 05: batch-size explorer ---------------------------------------------------------------
-
 
 def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Mean of the last `window` values at every position (fewer at the start)."""
