@@ -196,13 +196,30 @@ mount("autograder-root", NR, "tmpfs", NOSUID | NODEV, "size=4m,nr_inodes=4096,mo
 for link, target in cfg["symlinks"]:
     os.makedirs(os.path.dirname(NR + link), exist_ok=True)
     os.symlink(target, NR + link)
-for src, dst in cfg["binds"]:
-    if os.path.isdir(src):
-        os.makedirs(NR + dst, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(NR + dst), exist_ok=True)
-        open(NR + dst, "a").close()
-    bind_ro(src, NR + dst)
+
+
+def private(path):  # under the kernel's own tmpfs (/tmp, /dev/shm): placed after that tmpfs is mounted
+    return any(path == d or path.startswith(d + "/") for d in ("/tmp", "/dev/shm"))
+
+
+def place(binds):
+    for src, dst in binds:
+        if os.path.isdir(src):
+            os.makedirs(NR + dst, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(NR + dst), exist_ok=True)
+            open(NR + dst, "a").close()
+        bind_ro(src, NR + dst)
+
+
+def cover(dirs, files):
+    for path in dirs:
+        mount("autograder-hidden", NR + path, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0755")
+    for path in files:
+        mount("/dev/null", NR + path, None, BIND)
+
+
+place([b for b in cfg["binds"] if not private(b[1])])
 for dev in cfg["devices"]:
     os.makedirs(os.path.dirname(NR + dev), exist_ok=True)
     open(NR + dev, "a").close()
@@ -211,10 +228,7 @@ for dev in cfg["devices"]:
 for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                      ("stderr", "/proc/self/fd/2")):
     os.symlink(target, f"{NR}/dev/{name}")
-for path in cfg["hide_dirs"]:
-    mount("autograder-hidden", NR + path, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0755")
-for path in cfg["hide_files"]:
-    mount("/dev/null", NR + path, None, BIND)
+cover([p for p in cfg["hide_dirs"] if not private(p)], [p for p in cfg["hide_files"] if not private(p)])
 os.makedirs(NR + "/proc", exist_ok=True)
 mount("proc", NR + "/proc", "proc", NOSUID | NODEV | NOEXEC)
 os.makedirs(NR + "/sys", exist_ok=True)
@@ -223,6 +237,9 @@ os.makedirs(NR + "/dev/shm", exist_ok=True)
 os.makedirs(NR + "/tmp", exist_ok=True)
 mount("autograder-tmp", NR + "/tmp", "tmpfs", NOSUID | NODEV, f"size={cfg['tmp_mb']}m,nr_inodes=65536,mode=1777")
 mount("autograder-shm", NR + "/dev/shm", "tmpfs", NOSUID | NODEV, f"size={cfg['shm_mb']}m,nr_inodes=4096,mode=1777")
+# An interpreter or course that lives under /tmp (a checkout in /tmp/...) is bound onto the private /tmp.
+place([b for b in cfg["binds"] if private(b[1])])
+cover([p for p in cfg["hide_dirs"] if private(p)], [p for p in cfg["hide_files"] if private(p)])
 uid = cfg["uid"]
 for d, mode in (("/tmp/work", 0o700), ("/tmp/.kernel", 0o700)):
     os.mkdir(NR + d, mode)
@@ -925,6 +942,11 @@ class Sandbox:
         # A directory bound below another one replaces what that one shows there: longest last is fine,
         # but keep the order parents first.
         binds.sort(key=lambda b: len(Path(b[1]).parts))
+        for _, dst in binds:
+            if any(_is_under(Path(dst), Path(d)) or _is_under(Path(d), Path(dst)) for d in ("/tmp/work", "/tmp/.kernel")):
+                raise SandboxError(f"{dst} (the Python installation or the course) overlaps /tmp/work or /tmp/.kernel, "
+                                   "the kernel's own folders inside the sandbox: move it elsewhere (any other path, "
+                                   "/tmp/<name> included, works)")
         self.hidden.append("everything but " + ", ".join(d for _, d in binds) + " (read-only), /proc, /sys, "
                            "/dev's null, zero, full, random and urandom, and a private /tmp and /dev/shm")
         hide_dirs, hide_files = [], []
@@ -1159,6 +1181,11 @@ class Sandbox:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 if _parent_pid(self._kernel_pid) == proc.pid:  # still unshare's child: not a reused pid
                     os.kill(self._kernel_pid, signal.SIGKILL)  # PID 1 of the namespace: all its processes go
+            # The kernel zaps the namespace before PID 1 can be reaped, and unshare exits only once it has
+            # reaped it: waiting for unshare (instead of killing it at once, which would orphan a PID 1 still
+            # zapping) means no process of the submission is left when this returns.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
         if not self.confined and proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -444,3 +444,40 @@ def test_sandbox_suite_passes_with_the_grader_as_an_unprivileged_user():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-1000:]
 
+
+
+@needs_confinement
+def test_a_course_checked_out_under_tmp_is_visible_read_only_over_the_private_tmp(tmp_path, monkeypatch):
+    """A course in /tmp/<name> (a fresh clone there): does the kernel see its course_utils and data, read-only,
+    on top of its own private, writable /tmp, and nothing else of the host's /tmp?"""
+    course = tmp_path / "course"
+    (course / "course_utils").mkdir(parents=True)
+    (course / "course_utils" / "marker.txt").write_text("from the course")
+    (course / "data").mkdir()
+    (tmp_path / "beside.txt").write_text("not for the kernel")
+    assert str(course).startswith("/tmp/")
+    monkeypatch.setattr(sandbox_module, "ROOT", course)
+    with Sandbox({}) as box:
+        got = value(box, HELPERS + (
+            f"out = (open({str(course / 'course_utils' / 'marker.txt')!r}).read(), "
+            f"outcome(lambda: write({str(course / 'course_utils' / 'new.txt')!r})), "
+            f"outcome(lambda: open({str(tmp_path / 'beside.txt')!r}).read()), "
+            "outcome(lambda: write('/tmp/mine.txt')), os.getcwd())"))
+    assert got[0] == "from the course", got
+    assert got[1] in ("EROFS", "EACCES", "EPERM"), got
+    assert got[2] == "ENOENT", got
+    assert got[3] == "WORKED" and got[4] == "/tmp/work", got
+    assert not (course / "course_utils" / "new.txt").exists()
+
+
+def test_a_course_under_the_kernels_own_folders_is_refused_with_the_fix(monkeypatch):
+    """A course at /tmp/work (the kernel's work folder inside the sandbox) cannot be shown: is the error clear?"""
+    monkeypatch.setattr(sandbox_module, "ROOT", Path("/tmp/work/course"))
+    isdir = os.path.isdir
+    monkeypatch.setattr(os.path, "isdir", lambda p: str(p).startswith("/tmp/work/course") or isdir(p))
+    is_dir = Path.is_dir
+    monkeypatch.setattr(Path, "is_dir", lambda p: str(p).startswith("/tmp/work/course") or is_dir(p))
+    box = Sandbox({})
+    box._base = Path(tempfile.gettempdir())
+    with pytest.raises(sandbox_module.SandboxError, match=r"/tmp/work/course/course_utils .*overlaps /tmp/work.*move it"):
+        box._setup_config([], {}, {}, "{}", Path("/nonexistent"))
