@@ -74,14 +74,28 @@ def kernel(profile, tmp_path_factory):
 
 @pytest.mark.parametrize("lab", LABS)
 def test_lab_runs_on_profile(lab, kernel, tmp_path):
-    """Does the solution notebook run top to bottom, without errors, on this profile?"""
+    """Does the solution notebook run top to bottom, without errors, on this profile?
+
+    A kernel that dies (a native abort or crash) fails with its last lines on stderr, which say why."""
     from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
 
     work = tmp_path / lab
     shutil.copytree(ROOT / "solutions" / lab, work)
     nb = nbformat.read(work / f"{lab}.ipynb", as_version=4)
+    # capture_fd_output=False: what native code writes to fd 2 (an abort's message) goes straight to the
+    # log, not through ipykernel's pipe, whose reader thread dies with the process before passing it on.
+    client = NotebookClient(nb, timeout=300, kernel_name=kernel, resources={"metadata": {"path": str(work)}},
+                            extra_arguments=["--IPKernelApp.capture_fd_output=False"])
+    log = tmp_path / "kernel-stderr.txt"
     start = time.perf_counter()
-    NotebookClient(nb, timeout=300, kernel_name=kernel, resources={"metadata": {"path": str(work)}}).execute()
+    with log.open("w") as stderr:
+        try:
+            client.execute(stderr=stderr)
+        except DeadKernelError:
+            stderr.flush()
+            said = "\n".join(log.read_text(errors="replace").strip().splitlines()[-10:]) or "(nothing)"
+            pytest.fail(f"{lab}: the kernel died on {VENV.name}; its last lines on stderr:\n{said}", pytrace=False)
     print(f"{lab} on {VENV.name}: {time.perf_counter() - start:.1f} s")
 
 
