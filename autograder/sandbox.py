@@ -522,9 +522,11 @@ def remove_tree(path: str | os.PathLike) -> None:
 
 
 def _start_time(pid: int) -> str | None:
-    """The start time of process `pid` (field 22 of /proc/<pid>/stat), None when there is none."""
+    """The start time of process `pid` (field 22 of /proc/<pid>/stat), None when there is none or it has
+    exited (a zombie, killed and not yet reaped by its parent, is gone for every purpose here)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
     except (OSError, IndexError):
         return None
 

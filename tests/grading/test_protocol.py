@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -50,11 +51,23 @@ def grade(nb, lab, tmp_path, limits=LIMITS):
 
 
 # ------------------------------------------------------------------ floods of bytes
+_FOLDERS: list[str] = []  # the fake kernels' socket folders, removed after each test
+
+
+@pytest.fixture(autouse=True)
+def _remove_fake_kernel_folders():
+    yield
+    while _FOLDERS:
+        shutil.rmtree(_FOLDERS.pop(), ignore_errors=True)
+
+
 def _fake_kernel(frames_after_handshake):
     """A Unix socket that greets as a ZMTP 3 ROUTER, then sends the given raw bytes; returns (path, thread)."""
     import tempfile
 
-    path = os.path.join(tempfile.mkdtemp(prefix="ag-test-"), "k-1")
+    folder = tempfile.mkdtemp(prefix="agtest-kernel-")
+    _FOLDERS.append(folder)
+    path = os.path.join(folder, "k-1")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
@@ -179,13 +192,16 @@ for _fd in map(int, os.listdir("/proc/self/fd")):
 """
 
 GRADE_AND_MEASURE = """\
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from autograder.grading import grade_notebook
 from autograder.sandbox import Limits
 limits = Limits(cell_timeout_s=30, call_timeout_s=10, test_timeout_s=30, notebook_timeout_s=90, memory_mb=1024)
 result = grade_notebook(sys.argv[1], Path(sys.argv[2]), source=Path(sys.argv[3]), limits=limits, seed=0)
-print(json.dumps({"result": result, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+# VmHWM, the peak RSS of this process's own memory: getrusage's ru_maxrss would also count the pytest process
+# this one was forked from (Linux keeps the larger of the two across fork and exec).
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"result": result, "maxrss_kb": peak}))
 """
 
 
