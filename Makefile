@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8888
 LAB ?=
 PYTEST_ARGS ?=
+# make test runs the suite on this many pytest-xdist workers (2 cores: 2); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lab test release check-release grade clean lock bench-grading test-colab test-compat test-browser compat-newest
@@ -30,8 +32,8 @@ lab: venv ## start JupyterLab on notebooks/ (HOST=127.0.0.1 PORT=8888)
 	exec $(BIN)/jupyter lab --no-browser --ip=$(HOST) --port=$(PORT) --port-retries=0 \
 	    --ServerApp.root_dir=notebooks --ServerApp.allow_root=True
 
-test: venv ## run the whole test suite
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: venv ## run the whole test suite (on TEST_WORKERS=2 pytest-xdist workers)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The student's path (separate from `make test`; each builds its own environment, outside git, once).
 # find_python,X.Y: the first python<X.Y> that runs: pyenv's installed versions, then PATH (a pyenv shim
