@@ -42,9 +42,12 @@ The steps:
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import secrets
+import sys
+import threading
 import time
 import warnings
 import zlib
@@ -326,15 +329,43 @@ def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limi
     students: list[RemoteStudent] = []
     # Every byte the submission's kernels send counts against one budget (autograder.wire).
     budget = Budget(per_message=(limits.reply_mb * 3 // 2 + 4) << 20, total=limits.received_mb << 20)
+    ahead = _import_ahead(suite.modules)
     try:
-        _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget)
+        _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget,
+                       ahead)
     finally:  # what serving use_reference cost (calls from the kernel, answered here), and the bytes read
         info["reference_calls"] = sum(s._ag_reference_calls for s in students)
         info["reference_s"] = round(sum(s._ag_reference_s for s in students), 3)
         info["received_bytes"] = budget.received
 
 
-def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget) -> None:
+def _import_ahead(names: tuple[str, ...]) -> threading.Thread | None:
+    """Import what the hidden tests will import (TensorFlow takes seconds) in a thread of the grader, while the
+    kernel executes the submission; the tests then find the modules loaded. A failed import is left to the test
+    that needs it, which reports it in its own words."""
+    missing = [n for n in names if sys.modules.get(n) is None]
+    if not missing:
+        return None
+
+    def run():
+        for name in missing:
+            try:
+                if name == "tensorflow":
+                    from course_utils.devices import import_tensorflow  # quiet on stderr, as the tests import it
+
+                    import_tensorflow()
+                else:
+                    importlib.import_module(name)
+            except BaseException:  # noqa: BLE001 - see the docstring
+                pass
+
+    thread = threading.Thread(target=run, name="autograder-import-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
+def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget,
+                   ahead=None) -> None:
     pending = list(suite.cells)
     skip: set[int] = set()
     restarts = 0
@@ -360,6 +391,9 @@ def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, i
                         # Nothing of the grader's was running: a timer or a thread of the notebook killed it,
                         # and would again in a fresh kernel.
                         death = ("after the notebook ran", exc.reason, False)
+                if ahead is not None:  # the tests run once the imports they need are done (no import races)
+                    ahead.join()
+                    ahead = None
                 while death is None and pending:
                     cell = pending[0]
                     try:

@@ -52,6 +52,7 @@ class HiddenTest:
     name: str
     fn: Callable
     wants_reference: bool
+    modules: tuple[str, ...] = ()  # what its body imports (the grader imports these while the kernel runs)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ class Suite:
     @property
     def max_score(self) -> float:
         return float(sum(c.points for c in self.cells))
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """Every module the hidden tests import."""
+        return tuple(dict.fromkeys(m for c in self.cells for t in c.tests for m in t.modules))
 
     def reference(self) -> "Reference":
         """The reference solution's namespace (the source notebook executed here, once)."""
@@ -172,8 +178,22 @@ def _compile_tests(region: str, where: str, module_name: str) -> tuple[HiddenTes
             params = list(inspect.signature(fn).parameters)
             if len(params) < 2:
                 raise HiddenTestError(f"{where}: {node.name} must take (student, rng)")
-            tests.append(HiddenTest(node.name, fn, "reference" in params[2:]))
+            tests.append(HiddenTest(node.name, fn, "reference" in params[2:], _imported_modules(node)))
     return tuple(tests)
+
+
+def _imported_modules(node: ast.AST) -> tuple[str, ...]:
+    """The modules a hidden test imports (``import torch``, ``from scipy.special import ...``), and TensorFlow
+    when it calls ``import_tensorflow()``: known before it runs, so the grader can import them ahead of time."""
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Import):
+            names += [alias.name for alias in sub.names]
+        elif isinstance(sub, ast.ImportFrom) and sub.module and not sub.level:
+            names.append(sub.module)
+        elif isinstance(sub, ast.Call) and getattr(sub.func, "id", getattr(sub.func, "attr", None)) == "import_tensorflow":
+            names.append("tensorflow")
+    return tuple(dict.fromkeys(names))
 
 
 def load_suite(source: Path, lab: str | None = None) -> Suite:

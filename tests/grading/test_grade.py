@@ -185,3 +185,19 @@ def test_lab01_solution_full_marks_and_release_zero(capsys, tmp_path):
     result = json.loads(out)
     assert out.count("\n") == 1 and result["score"] == 0 and result["max_score"] > 0
     assert all("NotImplementedError" in t["message"] for t in result["tests"]), result["tests"]
+
+
+def test_what_the_hidden_tests_import_is_known_before_they_run():
+    """Does the suite list the modules its hidden tests import (TensorFlow through import_tensorflow() too), so the
+    grader can import them while the kernel runs, and does a module that cannot be imported stop nothing?"""
+    import sys
+
+    from autograder.grading import _import_ahead
+
+    suite = load_suite(ROOT / "solutions" / "02_dense_networks" / "02_dense_networks.ipynb")
+    assert {"torch", "tensorflow", "scipy.special", "course_utils.checks"} <= set(suite.modules), suite.modules
+    thread = _import_ahead(("autograder_no_such_module", "json"))
+    assert thread is not None
+    thread.join(timeout=30)
+    assert not thread.is_alive() and "autograder_no_such_module" not in sys.modules
+    assert _import_ahead(("json", "numpy")) is None  # nothing left to import: no thread
