@@ -56,7 +56,34 @@ def _image_for(fig: Figure) -> ipywidgets.Image:
 WIDGET_FIGSIZE = (6.0, 4.0)  # inches at 100 dpi: 600 x 400 CSS pixels, about the width of a notebook's output
 
 
-class SliderPlot(ipywidgets.VBox):
+class _Panel(ipywidgets.VBox):
+    """Controls above a status line and a figure shown as a PNG image; a change of a watched control redraws.
+
+    Subclasses set ``sliders`` (name -> control; `values` reads them), build ``fig`` and its axes, call
+    `_assemble`, and define ``redraw``.
+    """
+
+    def _assemble(self, controls, watched) -> None:
+        """Lay out `controls` (a widget, or a list of widgets put in a wrapping row), the status line and the
+        figure's image; redraw whenever one of `watched` changes its value."""
+        self.status = ipywidgets.HTML()
+        self.image = _image_for(self.fig)
+        if isinstance(controls, (list, tuple)):
+            controls = ipywidgets.HBox(list(controls), layout=ipywidgets.Layout(flex_flow="row wrap"))
+        ipywidgets.VBox.__init__(self, [controls, self.status, self.image])
+        for control in watched:
+            control.observe(self._on_change, names="value")
+
+    @property
+    def values(self) -> dict:
+        """The sliders' current values, by name."""
+        return {name: slider.value for name, slider in self.sliders.items()}
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+
+class SliderPlot(_Panel):
     """Sliders above a status line and a plot that ``fn`` redraws on every change.
 
     Parameters
@@ -83,22 +110,9 @@ class SliderPlot(ipywidgets.VBox):
     def __init__(self, fn, sliders: dict, figsize=None):
         self.fn = fn
         self.sliders = {name: _make_slider(name, spec) for name, spec in sliders.items()}
-        self.status = ipywidgets.HTML()
         self.fig = Figure(figsize=figsize or WIDGET_FIGSIZE, layout="tight")  # labels stay inside the image
         self.ax = self.fig.add_subplot()
-        self.image = _image_for(self.fig)
-        controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
-        super().__init__([controls, self.status, self.image])
-        for slider in self.sliders.values():
-            slider.observe(self._on_change, names="value")
-        self.redraw()
-
-    @property
-    def values(self) -> dict:
-        """The sliders' current values, by name."""
-        return {name: slider.value for name, slider in self.sliders.items()}
-
-    def _on_change(self, change) -> None:
+        self._assemble(list(self.sliders.values()), self.sliders.values())
         self.redraw()
 
     def redraw(self) -> None:
@@ -267,7 +281,7 @@ def _moving_average(values: np.ndarray, window: int) -> np.ndarray:
     return (sums[1:] - sums[np.maximum(np.arange(1, values.size + 1) - window, 0)]) / counts
 
 
-class BatchSizeExplorer(ipywidgets.VBox):
+class BatchSizeExplorer(_Panel):
     """A slider for the batch size B, one for the learning rate, the loss curves and the gradient noise.
 
     See `batch_size_explorer`. Runs are cached by (B, learning rate), so
@@ -277,6 +291,8 @@ class BatchSizeExplorer(ipywidgets.VBox):
     ----------
     batch_slider : ipywidgets.SelectionSlider
     lr_slider : ipywidgets.FloatLogSlider
+    sliders : dict of str to ipywidgets.ValueWidget
+        The two sliders, as ``"batch_size"`` and ``"lr"``.
     status : ipywidgets.HTML
     image : ipywidgets.Image
     fig : matplotlib.figure.Figure
@@ -313,22 +329,10 @@ class BatchSizeExplorer(ipywidgets.VBox):
         self.lr_slider = ipywidgets.FloatLogSlider(
             value=float(lr), base=10, min=float(exponents[0]), max=float(exponents[1]), step=0.05,
             description="learning rate", continuous_update=False, layout=ipywidgets.Layout(width="420px"))
-        self.status = ipywidgets.HTML()
+        self.sliders = {"batch_size": self.batch_slider, "lr": self.lr_slider}
         self.fig = Figure(figsize=figsize)
         self.ax_steps, self.ax_samples = self.fig.subplots(1, 2, sharey=True)
-        self.image = _image_for(self.fig)
-        controls = ipywidgets.HBox([self.batch_slider, self.lr_slider], layout=ipywidgets.Layout(flex_flow="row wrap"))
-        super().__init__([controls, self.status, self.image])
-        self.batch_slider.observe(self._on_change, names="value")
-        self.lr_slider.observe(self._on_change, names="value")
-        self.redraw()
-
-    @property
-    def values(self) -> dict:
-        """The current batch size and learning rate."""
-        return {"batch_size": self.batch_slider.value, "lr": self.lr_slider.value}
-
-    def _on_change(self, change) -> None:
+        self._assemble([self.batch_slider, self.lr_slider], self.sliders.values())
         self.redraw()
 
     def _run(self, batch_size: int, lr: float) -> np.ndarray:
@@ -918,7 +922,7 @@ def optimizer_race(loss_fn, run, rules, w_range, start, num_steps=200, loss_min=
 # --- Lab 06: overfitting explorer and dropout visualiser ------------------------------------------
 
 
-class OverfittingExplorer(ipywidgets.VBox):
+class OverfittingExplorer(_Panel):
     """Sliders for capacity, training points, L2 strength and dropout rate over a fit and its two losses.
 
     See `overfitting_explorer`. Left: the data and the fitted curve; right:
@@ -962,25 +966,12 @@ class OverfittingExplorer(ipywidgets.VBox):
             "p": ipywidgets.FloatSlider(value=float(p), min=0.0, max=0.9, step=0.05, description="dropout p",
                                         continuous_update=False, layout=layout),
         }
-        self.status = ipywidgets.HTML()
         self.fig = Figure(figsize=figsize, layout="tight")
         self.ax_fit, self.ax_loss = self.fig.subplots(1, 2)
-        self.image = _image_for(self.fig)
         self.x_plot = np.linspace(min(self.x_train.min(), self.x_val.min()), max(self.x_train.max(), self.x_val.max()), 300)
         span = np.ptp(np.concatenate([self.y_train, self.y_val]))
         self.ylim = (min(self.y_train.min(), self.y_val.min()) - 0.15 * span, max(self.y_train.max(), self.y_val.max()) + 0.15 * span)
-        controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
-        super().__init__([controls, self.status, self.image])
-        for slider in self.sliders.values():
-            slider.observe(self._on_change, names="value")
-        self.redraw()
-
-    @property
-    def values(self) -> dict:
-        """The sliders' current values, by name."""
-        return {name: slider.value for name, slider in self.sliders.items()}
-
-    def _on_change(self, change) -> None:
+        self._assemble(list(self.sliders.values()), self.sliders.values())
         self.redraw()
 
     def _mse(self, predict, x, y) -> float:
@@ -1061,7 +1052,7 @@ def overfitting_explorer(fit, x_train, y_train, x_val, y_val, capacities=range(1
                                capacity_label, figsize)
 
 
-class DropoutVisualiser(ipywidgets.VBox):
+class DropoutVisualiser(_Panel):
     """A layer's units as a grid, with the units that dropout zeroes marked (see `dropout_visualiser`).
 
     Attributes
@@ -1094,22 +1085,9 @@ class DropoutVisualiser(ipywidgets.VBox):
             "seed": ipywidgets.IntSlider(value=int(seed), min=0, max=99, step=1, description="mask (seed)",
                                          continuous_update=False, layout=layout),
         }
-        self.status = ipywidgets.HTML()
         self.fig = Figure(figsize=figsize, layout="tight")
         self.ax_before, self.ax_after = self.fig.subplots(1, 2)
-        self.image = _image_for(self.fig)
-        controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
-        super().__init__([controls, self.status, self.image])
-        for slider in self.sliders.values():
-            slider.observe(self._on_change, names="value")
-        self.redraw()
-
-    @property
-    def values(self) -> dict:
-        """The sliders' current values, by name."""
-        return {name: slider.value for name, slider in self.sliders.items()}
-
-    def _on_change(self, change) -> None:
+        self._assemble(list(self.sliders.values()), self.sliders.values())
         self.redraw()
 
     def _grid(self, ax, values, title, vmax) -> None:
