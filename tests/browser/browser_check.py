@@ -305,6 +305,18 @@ def _drag(page, area, handle, before: str) -> bool:
     return False
 
 
+def _settle(page, area, quiet_s: float = 1.5, timeout_s: float = 30.0) -> None:
+    """Wait until the widget's images and texts have not changed for `quiet_s` (redraws queued by several
+    key presses arrive one after another), or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    last, since = _widget_signature(area), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet_s:
+        page.wait_for_timeout(250)
+        now = _widget_signature(area)
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def _move_sliders(page, area, where: str, shot_prefix: Path) -> list[str]:
     problems = []
     sliders = area.locator(".widget-slider")
@@ -338,6 +350,8 @@ def _move_sliders(page, area, where: str, shot_prefix: Path) -> list[str]:
             problems.append(f"{where}: after moving slider {k}, its plot did not render within 15 s")
         if not changed and readout.count() and readout.inner_text() == before_value:
             changed = _drag(page, area, handle, before)  # the keyboard did not move it: drag it with the mouse
+        if changed:
+            _settle(page, area)  # each key press was a change: the screenshot shows the last one's plot
         label = slider.locator(".widget-label").first.inner_text() if slider.locator(".widget-label").count() else str(k)
         moved = readout.inner_text() if readout.count() else None
         if moved == before_value:
