@@ -133,6 +133,8 @@ EXPOSED = ("course_utils", "data")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "hosts", "localtime",
        "ssl", "fonts", "alternatives", "mime.types", "os-release")
+# The kernel's work folder and connection folder, made on its private /tmp.
+KERNEL_DIRS = ("/tmp/work", "/tmp/.kernel")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 PREFIX = "ag-"  # the grader's working directories: <tmp>/ag-*, each with an "owner" file
 #: (pivot_root, capset) syscall numbers, and the seccomp audit architecture, of the machines we know
@@ -241,14 +243,14 @@ mount("autograder-shm", NR + "/dev/shm", "tmpfs", NOSUID | NODEV, f"size={cfg['s
 place([b for b in cfg["binds"] if private(b[1])])
 cover([p for p in cfg["hide_dirs"] if private(p)], [p for p in cfg["hide_files"] if private(p)])
 uid = cfg["uid"]
-for d, mode in (("/tmp/work", 0o700), ("/tmp/.kernel", 0o700)):
-    os.mkdir(NR + d, mode)
+for d in cfg["kernel_dirs"]:
+    os.mkdir(NR + d, 0o700)
 for name in os.listdir(cfg["work"]):
     shutil.copyfile(os.path.join(cfg["work"], name), f"{NR}/tmp/work/{name}")
 with open(NR + "/tmp/.kernel/kernel.json", "w") as f:
     f.write(cfg["kernel_json"])
 if uid is not None:
-    for top in ("/tmp/work", "/tmp/.kernel"):
+    for top in cfg["kernel_dirs"]:
         for base, dirs, files in os.walk(NR + top):
             for name in [base, *(os.path.join(base, n) for n in dirs + files)]:
                 os.lchown(name, uid, uid)
@@ -751,6 +753,15 @@ def _parent_pid(pid) -> int | None:
         return None
 
 
+def _refuse_overlaps(binds: list[tuple[str, str]]) -> None:
+    """Raise SandboxError when a folder to show the kernel overlaps the kernel's own folders (KERNEL_DIRS)."""
+    for _, dst in binds:
+        if any(_is_under(Path(dst), Path(d)) or _is_under(Path(d), Path(dst)) for d in KERNEL_DIRS):
+            raise SandboxError(f"{dst} (the Python installation or the course) overlaps {' or '.join(KERNEL_DIRS)}, "
+                               "the kernel's own folders inside the sandbox: move it elsewhere (any other path, "
+                               "/tmp/<name> included, works)")
+
+
 def _is_under(path: Path, parent: Path) -> bool:
     try:
         path.relative_to(parent)
@@ -944,11 +955,7 @@ class Sandbox:
         # A directory bound below another one replaces what that one shows there: longest last is fine,
         # but keep the order parents first.
         binds.sort(key=lambda b: len(Path(b[1]).parts))
-        for _, dst in binds:
-            if any(_is_under(Path(dst), Path(d)) or _is_under(Path(d), Path(dst)) for d in ("/tmp/work", "/tmp/.kernel")):
-                raise SandboxError(f"{dst} (the Python installation or the course) overlaps /tmp/work or /tmp/.kernel, "
-                                   "the kernel's own folders inside the sandbox: move it elsewhere (any other path, "
-                                   "/tmp/<name> included, works)")
+        _refuse_overlaps(binds)
         self.hidden.append("everything but " + ", ".join(d for _, d in binds) + " (read-only), /proc, /sys, "
                            "/dev's null, zero, full, random and urandom, and a private /tmp and /dev/shm")
         hide_dirs, hide_files = [], []
@@ -968,7 +975,8 @@ class Sandbox:
         return {
             "newroot": str(self._base / "root"), "binds": binds, "symlinks": symlinks, "devices": list(DEVICES),
             "hide_dirs": hide_dirs, "hide_files": hide_files, "tmp_mb": self.limits.disk_mb, "shm_mb": 64,
-            "work": str(work), "kernel_json": kernel_json, "uid": NOBODY if self._mode == "root" else None,
+            "work": str(work), "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,
+            "uid": NOBODY if self._mode == "root" else None,
             "userns": self._mode == "user", "cgroups": cgroups, "rlimits": rlimits, "argv": kernel_cmd, "env": env,
             "seccomp": _seccomp_program().hex(), "sys_pivot_root": pivot_root, "sys_capset": capset,
         }
@@ -1180,14 +1188,13 @@ class Sandbox:
         if proc is None:
             return
         if self.confined and self._kernel_pid is not None and proc.poll() is None:
-            with contextlib.suppress(OSError, ValueError, IndexError):
+            with contextlib.suppress(OSError, ValueError, IndexError, subprocess.TimeoutExpired):
                 if _parent_pid(self._kernel_pid) == proc.pid:  # still unshare's child: not a reused pid
                     os.kill(self._kernel_pid, signal.SIGKILL)  # PID 1 of the namespace: all its processes go
-            # The kernel zaps the namespace before PID 1 can be reaped, and unshare exits only once it has
-            # reaped it: waiting for unshare (instead of killing it at once, which would orphan a PID 1 still
-            # zapping) means no process of the submission is left when this returns.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
+                    # The kernel zaps the namespace before PID 1 can be reaped, and unshare exits only once it
+                    # has reaped it: waiting for unshare (instead of killing it at once, which would orphan a
+                    # PID 1 still zapping) means no process of the submission is left when this returns.
+                    proc.wait(timeout=10)
         if not self.confined and proc.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -59,20 +59,19 @@ WIDGET_FIGSIZE = (6.0, 4.0)  # inches at 100 dpi: 600 x 400 CSS pixels, about th
 class _Panel(ipywidgets.VBox):
     """Controls above a status line and a figure shown as a PNG image; a change of a watched control redraws.
 
-    Subclasses set ``sliders`` (name -> control; `values` reads them), build ``fig`` and its axes, call
-    `_assemble`, and define ``redraw``.
+    Subclasses set ``sliders`` (name -> control), build ``fig`` and its axes, call `_assemble`, and define
+    ``redraw``.
     """
 
-    def _assemble(self, controls, watched) -> None:
-        """Lay out `controls` (a widget, or a list of widgets put in a wrapping row), the status line and the
-        figure's image; redraw whenever one of `watched` changes its value."""
+    def _assemble(self) -> None:
+        """Lay out the sliders in a wrapping row above the status line and the figure's image; redraw whenever
+        a slider changes its value."""
         self.status = ipywidgets.HTML()
         self.image = _image_for(self.fig)
-        if isinstance(controls, (list, tuple)):
-            controls = ipywidgets.HBox(list(controls), layout=ipywidgets.Layout(flex_flow="row wrap"))
+        controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
         ipywidgets.VBox.__init__(self, [controls, self.status, self.image])
-        for control in watched:
-            control.observe(self._on_change, names="value")
+        for slider in self.sliders.values():
+            slider.observe(self._on_change, names="value")
 
     @property
     def values(self) -> dict:
@@ -112,7 +111,7 @@ class SliderPlot(_Panel):
         self.sliders = {name: _make_slider(name, spec) for name, spec in sliders.items()}
         self.fig = Figure(figsize=figsize or WIDGET_FIGSIZE, layout="tight")  # labels stay inside the image
         self.ax = self.fig.add_subplot()
-        self._assemble(list(self.sliders.values()), self.sliders.values())
+        self._assemble()
         self.redraw()
 
     def redraw(self) -> None:
@@ -332,7 +331,7 @@ class BatchSizeExplorer(_Panel):
         self.sliders = {"batch_size": self.batch_slider, "lr": self.lr_slider}
         self.fig = Figure(figsize=figsize)
         self.ax_steps, self.ax_samples = self.fig.subplots(1, 2, sharey=True)
-        self._assemble([self.batch_slider, self.lr_slider], self.sliders.values())
+        self._assemble()
         self.redraw()
 
     def _run(self, batch_size: int, lr: float) -> np.ndarray:
@@ -971,7 +970,7 @@ class OverfittingExplorer(_Panel):
         self.x_plot = np.linspace(min(self.x_train.min(), self.x_val.min()), max(self.x_train.max(), self.x_val.max()), 300)
         span = np.ptp(np.concatenate([self.y_train, self.y_val]))
         self.ylim = (min(self.y_train.min(), self.y_val.min()) - 0.15 * span, max(self.y_train.max(), self.y_val.max()) + 0.15 * span)
-        self._assemble(list(self.sliders.values()), self.sliders.values())
+        self._assemble()
         self.redraw()
 
     def _mse(self, predict, x, y) -> float:
@@ -1087,7 +1086,7 @@ class DropoutVisualiser(_Panel):
         }
         self.fig = Figure(figsize=figsize, layout="tight")
         self.ax_before, self.ax_after = self.fig.subplots(1, 2)
-        self._assemble(list(self.sliders.values()), self.sliders.values())
+        self._assemble()
         self.redraw()
 
     def _grid(self, ax, values, title, vmax) -> None:
