@@ -75,12 +75,22 @@ def _fake_kernel(frames_after_handshake):
     def run():
         conn, _ = server.accept()
         with conn:
-            conn.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x01" + b"NULL" + b"\x00" * 16 + b"\x00" * 32)
-            ready = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 6) + b"ROUTER"
-            conn.sendall(bytes([0x04, len(ready)]) + ready)
+            conn.settimeout(60)
             try:
+                # A real kernel reads the grader's greeting and READY command before its frames
+                # follow; reading them here also keeps the grader's handshake from writing into a
+                # socket this side already closed, however the two threads are scheduled.
+                _recv_exact(conn, 64)
+                flags, size = _recv_exact(conn, 2)
+                assert flags == 0x04, "the grader's READY command is a short command frame"
+                _recv_exact(conn, size)
+                conn.sendall(b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x01" + b"NULL" + b"\x00" * 16 + b"\x00" * 32)
+                ready = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 6) + b"ROUTER"
+                conn.sendall(bytes([0x04, len(ready)]) + ready)
                 for chunk in frames_after_handshake():
                     conn.sendall(chunk)
+                while conn.recv(65536):  # stay connected until the grader hangs up
+                    pass
             except OSError:
                 pass  # the grader hung up: what it should do
         server.close()
@@ -88,6 +98,16 @@ def _fake_kernel(frames_after_handshake):
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return path, thread
+
+
+def _recv_exact(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionResetError("the grader hung up during the handshake")
+        data += chunk
+    return data
 
 
 def _frame(size, more=True):
