@@ -246,6 +246,9 @@ def test_callables_and_frameworks(student):
     """Does np.tanh arrive as np.tanh, and does a torch result come back tagged 'torch'?"""
     x = np.linspace(-1, 1, 5)
     assert np.allclose(student.apply(np.tanh, x), np.tanh(x))
+    # A notebook imports torch in a cell before any test calls into it; here the first call would import it
+    # (about 2 s of CPU, far more on a busy machine) inside its 5 s limit.
+    assert student._ag_sandbox.execute("import torch", timeout=120).status == "ok"
     got = student.as_torch(as_framework(x, "torch"))
     assert got.__framework__ == "torch" and np.allclose(got, 2 * x)
 
