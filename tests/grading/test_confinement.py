@@ -17,7 +17,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -308,8 +307,13 @@ def test_what_a_killed_grader_left_is_swept(tmp_path):
               "' '.join(str(d) for d in (box._cgroups.dirs if box._cgroups else [])), flush=True)\n"
               "box.execute('import os\\nfor i in range(300):\\n    os.mkdir(\"d\"*40)\\n    os.chdir(\"d\"*40)', "
               "timeout=30)\nprint('ready', flush=True)\ntime.sleep(300)\n")
+    # The killed grader's folder goes into a temp directory of this test's own: any other grader on the
+    # machine (a parallel test) sweeps /tmp when it starts, and would remove the folder before this test's
+    # sweep, or leave its own killed graders' folders there for this test to find.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     proc = subprocess.Popen([sys.executable, "-c", script, str(ROOT)], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, "TMPDIR": str(tmp)})
     try:
         base, kernel, *groups = proc.stdout.readline().split()
         assert proc.stdout.readline().strip() == "ready"
@@ -323,15 +327,15 @@ def test_what_a_killed_grader_left_is_swept(tmp_path):
     while Path(f"/proc/{kernel}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not Path(f"/proc/{kernel}").exists(), "the kernel outlived its grader"
-    assert base.exists(), "the folder is expected to stay until a sweep"
-    removed = sweep()
+    assert base.parent == tmp and base.exists(), "the folder is expected to stay until a sweep"
+    removed = sweep(tmp=str(tmp))
     assert str(base) in removed and not base.exists()
     with Sandbox({}) as alive:  # a live grader's folder is not touched
         assert str(alive._base) not in sweep() and alive._base.exists()
     if os.geteuid() == 0 and sandbox_module._Cgroups.parents():
         assert groups and all(Path(g).name.startswith("autograder-") for g in groups), groups
     assert not [g for g in groups if Path(g).exists()], "the dead grader's cgroups are still there"
-    leftovers = [p for p in Path(tempfile.gettempdir()).glob("ag-*")
+    leftovers = [p for p in tmp.glob("ag-*")
                  if (p / "owner").is_file() and not sandbox_module._owner_alive((p / "owner").read_text())]
     assert not leftovers
 
@@ -488,7 +492,9 @@ def test_a_folder_whose_owner_was_killed_but_not_yet_reaped_is_swept(tmp_path):
         folder = tmp_path / "ag-zombie01"
         folder.mkdir()
         (folder / "owner").write_text(tag)
-        assert sandbox_module._owner_alive(tag) and sweep(tmp=str(tmp_path)) == []  # alive: kept
+        # sweep also removes dead graders' cgroups, machine-wide (a parallel test's): only tmp_path's entries count
+        swept = [r for r in sweep(tmp=str(tmp_path)) if Path(r).parent == tmp_path]
+        assert sandbox_module._owner_alive(tag) and swept == [] and folder.exists()  # alive: kept
         os.kill(child.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
