@@ -98,6 +98,18 @@ def cluster(tmp_path):
 SLOW = "import time\ntime.sleep(4)"
 
 
+def _folders_of(pid: int, *names: str) -> list[Path]:
+    """The <tmp>/ag-* folders whose owner file names `pid` and which hold each of `names`."""
+    found = []
+    for folder in Path(tempfile.gettempdir()).glob("ag-*"):
+        try:
+            if int((folder / "owner").read_text().split()[0]) == pid and all((folder / n).exists() for n in names):
+                found.append(folder)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, not yet written, or not a grader's
+    return found
+
+
 def test_workers_without_the_course_directory_and_one_killed_mid_task(cluster):
     """Do workers that see neither the course nor its files grade every student from the bytes they are sent;
     when one is killed with kill -9 mid-task, is its task rescheduled, every student graded once, none lost,
@@ -135,7 +147,7 @@ def test_workers_without_the_course_directory_and_one_killed_mid_task(cluster):
         # Kill the worker that grades a task, once its kernel is up (a sandbox folder exists).
         busy = _wait(lambda: [w for w, keys in client.processing().items() if keys], 90, "a busy worker")
         victim = busy[0]
-        time.sleep(2.5)
+        _wait(lambda: _folders_of(pids[victim], "kernel.log"), 90, "the busy worker's sandbox", step=0.05)
         os.kill(pids[victim], signal.SIGKILL)
         thread.join(timeout=240)
     assert not thread.is_alive(), "the batch did not finish"
@@ -155,6 +167,5 @@ def test_workers_without_the_course_directory_and_one_killed_mid_task(cluster):
     assert sorted(rows) == [(s, 2) for s in sorted(submissions)]  # two test cells each, once
     assert procs["w1"].poll() is not None or procs["w2"].poll() is not None, "a worker was killed"
     # What the killed worker's sandbox and task left is gone (the batch sweeps at its end).
-    dead = [p for p in Path(tempfile.gettempdir()).glob("ag-*")
-            if (p / "owner").is_file() and int((p / "owner").read_text().split()[0]) == pids[victim]]
+    dead = _folders_of(pids[victim])
     assert not dead, dead
