@@ -142,13 +142,17 @@ def test_kernel_has_no_network(sandbox):
 def test_no_process_outlives_grading():
     """Is a daemon (setsid + double fork, sleeping) started by the submission gone once the sandbox closes?"""
     marker = f"agmarker-{uuid.uuid4().hex}"
-    code = ("import subprocess, sys\n"
-            "subprocess.Popen([sys.executable, '-c', 'import os, time\\nif os.fork() == 0:\\n    os.setsid()\\n"
-            f"    time.sleep(1000)', {marker!r}], start_new_session=True)\n")
+    # The grandchild, once it has left the session, runs with "<marker>-daemon" in its command line.
+    daemon = ("import os, sys\nif os.fork() == 0:\n    os.setsid()\n    os.execv(sys.executable, "
+              "[sys.executable, '-c', 'import time; time.sleep(1000)', sys.argv[1] + '-daemon'])\n")
+    code = (f"import subprocess, sys\n"
+            f"subprocess.Popen([sys.executable, '-c', {daemon!r}, {marker!r}], start_new_session=True)\n")
     with Sandbox({}) as box:
         assert box.execute(code, timeout=20).status == "ok"
-        time.sleep(0.5)
-        assert _processes_with(marker), "the daemon should be running while the sandbox is open"
+        deadline = time.monotonic() + 30
+        while not _processes_with(f"{marker}-daemon") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_with(f"{marker}-daemon"), "the daemon should be running while the sandbox is open"
     assert not _processes_with(marker)
 
 
