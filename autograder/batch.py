@@ -1,17 +1,18 @@
-"""Grade every submission of a lab in parallel on Dask; the coordinator alone reads the course and writes the grades.
+"""Grade every submission of one or more labs in parallel on Dask; the coordinator alone reads the course and writes the grades.
 
-``autograde(lab, course_dir)`` is ``python -m autograder autograde``:
+``autograde_labs(labs, course_dir)`` is ``python -m autograder autograde LAB [LAB ...]``
+(``autograde(lab, course_dir)`` grades one lab):
 
-1. read the course's nbgrader config; make sure the gradebook knows the lab
-   (autograder.gradebook.ensure_assignment); remove what dead graders left
-   on this machine (autograder.sandbox.sweep);
+1. read the course's nbgrader config; make sure the gradebook knows each lab
+   (autograder.gradebook.ensure_assignment) and that its hidden tests load;
+   remove what dead graders left on this machine (autograder.sandbox.sweep);
 2. list ``submitted/<student>/<lab>/<lab>.ipynb`` and skip every student whose
    current submission already has a complete record (resumability: a run
    killed at any point, even with ``kill -9``, is finished by running again);
-3. send the rest to Dask workers (a LocalCluster on 127.0.0.1, or an existing
-   scheduler). Each task carries everything it needs as bytes: the
-   submission, the lab's source notebook (its hidden tests) and the data
-   files beside it, and the student's seed. A worker needs nothing but this
+3. send the rest, every lab's in turn, to one set of Dask workers (a
+   LocalCluster on 127.0.0.1, or an existing scheduler). Each task carries
+   everything it needs as bytes: the submission, the lab's source notebook
+   (its hidden tests) and the data files beside it, and the student's seed. A worker needs nothing but this
    package installed: it writes the task's files into a private temporary
    directory, runs ``autograder.grading.grade_notebook``, and returns plain
    data;
@@ -206,11 +207,32 @@ def dask_client(workers: int, scheduler: str | None):
         yield client
 
 
-def autograde(lab: str, course_dir: str | Path = ".", *, workers: int | None = None, scheduler: str | None = None,
-              seed: int | None = None, force: bool = False, grade_fn: Callable | None = None,
-              out=None, progress: bool = True, unconfined: bool = False) -> Summary:
-    """Grade every submission of `lab` not yet graded; print and return the summary.
+def autograde(lab: str, course_dir: str | Path = ".", **options) -> Summary:
+    """Grade every submission of `lab` not yet graded; print and return the summary (see `autograde_labs`)."""
+    return autograde_labs([lab], course_dir, **options)[lab]
 
+
+@dataclass(eq=False)  # hashed by identity: (lab, student) pairs key the coordinator's tables
+class _Lab:
+    """What the coordinator holds of one lab while its submissions are graded."""
+
+    name: str
+    course: object
+    release: object
+    tests: dict[str, float]
+    students: list[str]
+    summary: Summary
+    payload: dict | None = None
+
+
+def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = None, scheduler: str | None = None,
+                   seed: int | None = None, force: bool = False, grade_fn: Callable | None = None,
+                   out=None, progress: bool = True, unconfined: bool = False) -> dict[str, Summary]:
+    """Grade every submission of each lab in `labs` not yet graded, as one batch; print and return the summaries.
+
+    One cluster serves every lab, so a mixed batch keeps every worker busy
+    until the last submission and pays the cluster's start once. Every lab is
+    checked (course, release, hidden tests) before anyone is graded.
     `grade_fn` defaults to autograder.grading.grade_notebook and must be
     importable by the workers (a module-level function). `seed` is the run's
     secret (drawn at random when None): each student's seed derives from it
@@ -222,46 +244,62 @@ def autograde(lab: str, course_dir: str | Path = ".", *, workers: int | None = N
 
     out = out or sys.stdout
     grade_fn = grade_fn or GRADE_FN
+    labs = list(labs)
+    if not labs:
+        raise BatchError("name at least one lab to grade, e.g. `autograde 01_perceptron`")
+    repeated = sorted({lab for lab in labs if labs.count(lab) > 1})
+    if repeated:
+        raise BatchError(f"lab {', '.join(repeated)} named more than once; name each lab once")
     if workers is not None and workers < 1:
         raise BatchError(f"--workers must be at least 1 (got {workers})")
     if grade_fn is None and not scheduler and not require_confinement(unconfined):
         raise BatchError("no confinement here (see above); nothing was graded")
-    try:
-        course = load_course(course_dir, lab)
-        release = release_notebook(course, lab)
-        ensure_assignment(course, lab, release)
-    except CourseError as exc:
-        raise BatchError(str(exc)) from None
-    if grade_fn is None:
-        _check_hidden_tests(course.source(lab), lab)
+    held = {}
+    for lab in labs:
+        try:
+            course = load_course(course_dir, lab)
+            release = release_notebook(course, lab)
+            ensure_assignment(course, lab, release)
+        except CourseError as exc:
+            raise BatchError(str(exc)) from None
+        if grade_fn is None:
+            _check_hidden_tests(course.source(lab), lab)
+        tests = graded_tests(release)
+        held[lab] = _Lab(lab, course, release, tests, course.students(lab), Summary())
     sweep()
-    tests = graded_tests(release)
-    students = course.students(lab)
-    summary = Summary()
-    summary.skipped = [] if force else sorted(completed(course, lab, tests, students))
-    todo = [s for s in students if s not in set(summary.skipped)]
+    jobs = []  # (lab, student) in turn across labs, so that no lab waits for all the others
+    for lab in held.values():
+        lab.summary.skipped = [] if force else sorted(completed(lab.course, lab.name, lab.tests, lab.students))
+    queues = [[(lab, s) for s in lab.students if s not in set(lab.summary.skipped)] for lab in held.values()]
+    for turn in itertools.zip_longest(*queues):
+        jobs += [job for job in turn if job is not None]
     secret = secrets.token_bytes(32) if seed is None else str(int(seed)).encode()
     workers = workers or os.cpu_count() or 1
-    if not students:
-        print(f"no submissions of {lab} in {course.root / course.coursedir.submitted_directory}", file=sys.stderr)
-    elif todo:
-        where = scheduler or f"{min(workers, len(todo))} local worker(s)"
+    for lab in held.values():
+        if not lab.students:
+            print(f"no submissions of {lab.name} in {lab.course.root / lab.course.coursedir.submitted_directory}",
+                  file=sys.stderr)
+    if jobs:
+        where = scheduler or f"{min(workers, len(jobs))} local worker(s)"
         how = f"seeds from secret {seed}" if seed is not None else "seeds from a random per-run secret"
-        print(f"autograde {lab}: {len(todo)} to grade, {len(summary.skipped)} already graded; {where}; {how}",
-              file=sys.stderr)
-        _grade_all(course, lab, todo, tests, release, summary, grade_fn=grade_fn, secret=secret,
-                   client_args=(min(workers, len(todo)), scheduler), progress=progress, unconfined=unconfined)
+        counts = "; ".join(f"{lab.name}: {sum(job[0] is lab for job in jobs)} to grade, "
+                           f"{len(lab.summary.skipped)} already graded" for lab in held.values())
+        print(f"autograde {counts}; {where}; {how}", file=sys.stderr)
+        _grade_all(jobs, grade_fn=grade_fn, secret=secret, client_args=(min(workers, len(jobs)), scheduler),
+                   progress=progress, unconfined=unconfined)
     sweep()
-    summary.scores = scores(course, lab, students)
-    print(summary.line(), file=out)
-    width = max(map(len, students), default=0)
-    for student in students:
-        if student in summary.ungraded:
-            print(f"  {student:<{width}}  NOT GRADED: {summary.ungraded[student]}", file=out)
-            continue
-        score, max_score = summary.scores.get(student, (0.0, 0.0))
-        print(f"  {student:<{width}}  {score:g} / {max_score:g}", file=out)
-    return summary
+    for lab in held.values():
+        summary, students = lab.summary, lab.students
+        summary.scores = scores(lab.course, lab.name, students)
+        print(summary.line() if len(held) == 1 else f"{lab.name}: {summary.line()}", file=out)
+        width = max(map(len, students), default=0)
+        for student in students:
+            if student in summary.ungraded:
+                print(f"  {student:<{width}}  NOT GRADED: {summary.ungraded[student]}", file=out)
+                continue
+            score, max_score = summary.scores.get(student, (0.0, 0.0))
+            print(f"  {student:<{width}}  {score:g} / {max_score:g}", file=out)
+    return {name: lab.summary for name, lab in held.items()}
 
 
 def _check_hidden_tests(source: Path, lab: str) -> None:
@@ -301,27 +339,27 @@ def _cluster_failures() -> tuple:
     return (asyncio.CancelledError, concurrent.futures.CancelledError, CommClosedError, OSError, TimeoutError)
 
 
-def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, secret, client_args, progress,
-               unconfined) -> None:
+def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined) -> None:
     """Keep each worker busy with one submission at a time; record each grade as it arrives.
 
-    At most one task per worker thread is in flight, so when a worker dies the
-    scheduler blames only the submission it was grading. A task lost with its
-    worker is resubmitted once; lost again, the student stays ungraded.
+    `jobs` are (lab, student) pairs, graded in that order. At most one task per
+    worker thread is in flight, so when a worker dies the scheduler blames only
+    the submission it was grading. A task lost with its worker is resubmitted
+    once; lost again, the student stays ungraded.
     """
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-
-    _CLUSTER_FAILURES = _cluster_failures()  # noqa: N806
-    from tqdm import tqdm
-
     import hashlib as _hashlib
 
-    payload = lab_payload(course.source(lab))
-    group = f"autograde-{lab}-{uuid.uuid4().hex[:8]}"  # tuple keys (group, n): one task group for the scheduler
-    queue, retried, futures, numbers = deque(todo), set(), {}, itertools.count()
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+    from tqdm import tqdm
+
+    _CLUSTER_FAILURES = _cluster_failures()  # noqa: N806
+    names = sorted({lab.name for lab, _ in jobs})
+    group = f"autograde-{uuid.uuid4().hex[:8]}"  # tuple keys (group, n): one task group for the scheduler
+    queue, retried, futures, numbers = deque(jobs), set(), {}, itertools.count()
     identity = {}
-    bar = tqdm(total=len(todo), desc=f"autograde {lab}", unit="nb", file=sys.stderr, disable=not progress)
+    bar = tqdm(total=len(jobs), desc=f"autograde {names[0] if len(names) == 1 else f'{len(names)} labs'}",
+               unit="nb", file=sys.stderr, disable=not progress)
 
     with dask_client(*client_args) as client:
         running = as_completed()
@@ -329,48 +367,52 @@ def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, secret, 
         def launch() -> None:
             slots = max(1, sum(client.nthreads().values()))
             while queue and len(futures) < slots:
-                student = queue.popleft()
-                data, problem, size = _read(course, lab, student)
+                lab, student = job = queue.popleft()
+                course, summary = lab.course, lab.summary
+                data, problem, size = _read(course, lab.name, student)
                 if problem is not None:
                     summary.ungraded[student] = _printable(problem)
                     bar.update(1)
                     continue
                 timestamp = None
                 try:
-                    timestamp = course.coursedir.get_existing_timestamp(str(course.submitted(student, lab).parent))
+                    timestamp = course.coursedir.get_existing_timestamp(
+                        str(course.submitted(student, lab.name).parent))
                 except Exception:  # noqa: BLE001 - an unreadable timestamp.txt: graded as on time
                     pass
                 seed = student_seed(secret, student)
                 summary.seeds[student] = seed
                 if data is None:  # over the size limit: the submission's own doing, graded 0 unread
                     try:
-                        identity[student] = (file_sha256(course.submitted(student, lab)), timestamp)
+                        identity[job] = (file_sha256(course.submitted(student, lab.name)), timestamp)
                     except OSError as exc:
                         summary.ungraded[student] = _printable(f"cannot read the submission: {exc}")
                         bar.update(1)
                         continue
                     reason = (f"the submission is {size / (1 << 20):.1f} MB, more than the limit: clear its outputs "
                               "(Kernel > Restart Kernel and Clear Outputs) and submit again")
-                    _record(course, lab, student, {"result": zero_result(lab, tests, reason)}, identity[student],
-                            tests, release, summary)
+                    _record(course, lab.name, student, {"result": zero_result(lab.name, lab.tests, reason)},
+                            identity[job], lab.tests, lab.release, summary)
                     bar.update(1)
                     continue
-                identity[student] = (_hashlib.sha256(data).hexdigest(), timestamp)
-                future = client.submit(grade_task, grade_fn, lab, data, payload, seed, unconfined,
+                identity[job] = (_hashlib.sha256(data).hexdigest(), timestamp)
+                if lab.payload is None:  # read once, when its first submission goes out
+                    lab.payload = lab_payload(course.source(lab.name))
+                future = client.submit(grade_task, grade_fn, lab.name, data, lab.payload, seed, unconfined,
                                        key=(group, next(numbers)), pure=False, retries=0)
-                futures[future] = student
+                futures[future] = job
                 running.add(future)
 
         try:
             launch()
             for future in running:
-                student = futures.pop(future)
+                lab, student = job = futures.pop(future)
                 try:
                     answer = future.result()
                 except KilledWorker:
-                    if student not in retried:
-                        retried.add(student)
-                        queue.appendleft(student)
+                    if job not in retried:
+                        retried.add(job)
+                        queue.appendleft(job)
                         launch()
                         continue
                     answer = {"error": "the grading worker died while grading this submission, again and again "
@@ -378,10 +420,10 @@ def _grade_all(course, lab, todo, tests, release, summary, *, grade_fn, secret, 
                 except _CLUSTER_FAILURES as exc:
                     client.cancel(list(futures))
                     raise BatchError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); nothing is lost: run "
-                                     f"the command again to grade the {len(todo) - bar.n} remaining submission(s)") from None
+                                     f"the command again to grade the {len(jobs) - bar.n} remaining submission(s)") from None
                 except Exception as exc:  # noqa: BLE001 - the worker could not run the task (a missing package ...)
                     answer = {"error": f"the worker could not run the grading task: {type(exc).__name__}: {exc}"}
-                _record(course, lab, student, answer, identity[student], tests, release, summary)
+                _record(lab.course, lab.name, student, answer, identity[job], lab.tests, lab.release, lab.summary)
                 bar.update(1)
                 launch()
         finally:

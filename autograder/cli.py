@@ -16,15 +16,15 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _autograde(args: argparse.Namespace) -> int:
-    from autograder.batch import BatchError, autograde
+    from autograder.batch import BatchError, autograde_labs
 
     try:
-        summary = autograde(args.lab, args.course_dir, workers=args.workers, scheduler=args.scheduler,
-                            seed=args.seed, force=args.force, unconfined=args.unconfined)
+        summaries = autograde_labs(args.labs, args.course_dir, workers=args.workers, scheduler=args.scheduler,
+                                   seed=args.seed, force=args.force, unconfined=args.unconfined)
     except BatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 1 if summary.ungraded else 0
+    return 1 if any(summary.ungraded for summary in summaries.values()) else 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -108,22 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "autograde",
-        help="grade every submission of a lab in parallel and write nbgrader's gradebook",
-        description="Grade every submitted/<student>/LAB/LAB.ipynb of an nbgrader course directory on Dask workers "
+        help="grade every submission of one or more labs in parallel and write nbgrader's gradebook",
+        description="Grade every submitted/<student>/LAB/LAB.ipynb of an nbgrader course directory, for each LAB named, on one set of Dask workers "
         "(local processes, or an existing cluster with --scheduler) and record the grades in gradebook.db and "
         "autograded/, so `nbgrader generate_feedback` and `nbgrader export` work as usual. Resumable: run it again "
         "after an interruption and it grades only the submissions without a complete grade.",
         epilog="example: python -m autograder autograde 01_perceptron --course-dir ~/course --workers 2\n"
+        "         python -m autograder autograde 01_perceptron 02_dense_networks --workers 2\n"
         "         python -m autograder autograde 01_perceptron --scheduler tcp://10.0.0.5:8786",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("lab", metavar="LAB", help="the lab (nbgrader assignment) to grade, e.g. 01_perceptron")
+    p.add_argument("labs", nargs="+", metavar="LAB",
+                   help="the lab(s) (nbgrader assignments) to grade, e.g. 01_perceptron; several labs are graded "
+                   "as one batch on the same workers")
     p.add_argument("--course-dir", default=".", metavar="DIR",
                    help="nbgrader course directory holding nbgrader_config.py, the source and submitted/ (default: .)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local worker processes (default: the number of CPU cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="grade on an existing Dask cluster, e.g. tcp://host:8786 (workers must see the course directory)")
+                   help="grade on an existing Dask cluster, e.g. tcp://host:8786 (workers need this package installed, not the course directory)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="secret of the run: each student's seed is derived from it and their id "
                    "(default: drawn at random; each seed is recorded in autograded/)")

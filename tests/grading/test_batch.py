@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -405,3 +406,49 @@ def test_hostile_student_cannot_touch_the_gradebook_or_other_submissions(tmp_pat
     finally:
         db.close()
     assert sorted({s for s, _, _ in gradebook_rows(root)}) == ["alice", "mallory"]
+
+
+def test_several_labs_are_graded_as_one_batch(tmp_path, monkeypatch):
+    """Does `autograde LAB LAB2` grade both labs on one cluster, record each grade under its own lab, print one
+    summary per lab, and refuse (grading no one) a lab named twice or a lab the course does not have?"""
+    root = make_course(tmp_path / "course", {"alice": solved(), "bob": solved("WRONG_test_add")})
+    other = "toy2"
+    (root / "solutions" / other).mkdir()
+    (root / "solutions" / LAB / f"{LAB}.ipynb").rename(root / "solutions" / other / f"{other}.ipynb")
+    shutil.copy(root / "solutions" / other / f"{other}.ipynb", root / "solutions" / LAB / f"{LAB}.ipynb")
+    for student, marker in (("alice", "WRONG_test_mul"), ("carol", "")):
+        (root / "submitted" / student / other).mkdir(parents=True)
+        nbformat.write(solved(marker), root / "submitted" / student / other / f"{other}.ipynb")
+    monkeypatch.setattr(batch, "GRADE_FN", fake_grade)
+    clusters = []
+
+    @contextlib.contextmanager
+    def counted(workers, scheduler):
+        clusters.append(workers)
+        with _threaded_client(workers, scheduler) as client:
+            yield client
+
+    monkeypatch.setattr(batch, "dask_client", counted)
+    for argv, why in (([LAB, LAB], "named more than once"), ([LAB, "nolab"], "nolab")):
+        rc, _, err = run_cli(["autograde", *argv, "--course-dir", str(root), "--workers", "2"])
+        assert rc == 2 and why in err, err
+    assert not clusters and not (root / "autograded").exists()
+
+    rc, out, err = run_cli(["autograde", LAB, other, "--course-dir", str(root), "--workers", "2", "--seed", "4"])
+    assert rc == 0, err
+    assert clusters == [2]  # one cluster for both labs
+    assert f"{LAB}: 2 to grade, 0 already graded; {other}: 2 to grade, 0 already graded" in err
+    assert re.search(rf"^{LAB}: graded 2, skipped 0 already graded\n\s+alice\s+5 / 6\n\s+bob\s+3 / 6$", out, re.M), out
+    assert re.search(rf"^{other}: graded 2, skipped 0 already graded\n\s+alice\s+2 / 6\n\s+carol\s+5 / 6$", out, re.M), out
+    db = sqlite3.connect(root / "gradebook.db")
+    try:
+        rows = db.execute(
+            "select a.name, sa.student_id, sum(g.auto_score) from grade g "
+            "join submitted_notebook sn on g.notebook_id = sn.id "
+            "join submitted_assignment sa on sn.assignment_id = sa.id "
+            "join assignment a on sa.assignment_id = a.id group by a.name, sa.student_id").fetchall()
+    finally:
+        db.close()
+    assert sorted(rows) == [(LAB, "alice", 5.0), (LAB, "bob", 3.0), (other, "alice", 2.0), (other, "carol", 5.0)]
+    rc, out, _ = run_cli(["autograde", other, LAB, "--course-dir", str(root), "--workers", "2"])
+    assert rc == 0 and f"{other}: graded 0, skipped 2 already graded" in out and len(clusters) == 1
