@@ -201,3 +201,18 @@ def test_what_the_hidden_tests_import_is_known_before_they_run():
     thread.join(timeout=30)
     assert not thread.is_alive() and "autograder_no_such_module" not in sys.modules
     assert _import_ahead(("json", "numpy")) is None  # nothing left to import: no thread
+
+
+def test_the_command_line_does_not_build_the_rfc3987_grammar():
+    """Does the command line start without jsonschema's optional RFC 3987 grammar (about 1.5 s of start-up), while
+    nbformat still reads and validates notebooks in its process?"""
+    import subprocess
+    import sys
+
+    solution = ROOT / "solutions" / "01_perceptron" / "01_perceptron.ipynb"
+    probe = ("import sys\n"
+             "import autograder.cli, nbformat\n"
+             f"nbformat.validate(nbformat.read({str(solution)!r}, as_version=4))\n"
+             "print('grammar built' if sys.modules.get('rfc3987_syntax') else 'no grammar')\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "no grammar", (done.stdout, done.stderr)
