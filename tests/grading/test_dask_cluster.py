@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -37,10 +37,13 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _scheduler_address(scheduler_file: Path, scheduler: subprocess.Popen) -> str | None:
+    """The address the scheduler wrote to its scheduler file, once it listens (None before)."""
+    assert scheduler.poll() is None, f"the scheduler exited with status {scheduler.returncode}"
+    try:
+        return json.loads(scheduler_file.read_text())["address"]
+    except (OSError, ValueError, KeyError):  # not written yet, or half written
+        return None
 
 
 def _wait(condition, timeout: float, what: str, step: float = 0.1):
@@ -61,8 +64,6 @@ def cluster(tmp_path):
     bin_dir = Path(sys.executable).parent
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
            "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3", "PYTHONDONTWRITEBYTECODE": "1"}
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
     procs: dict[str, subprocess.Popen] = {}
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -73,15 +74,19 @@ def cluster(tmp_path):
         procs[name] = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                        start_new_session=True)
 
-    start("scheduler", [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                        "--no-dashboard"], tmp_path / "scheduler-cwd")
-    for name in ("w1", "w2"):
-        worker = (f"mount -t tmpfs -o size=1m,mode=0700 hidden {course} && exec {bin_dir / 'dask'} worker {address} "
-                  f"--host 127.0.0.1 --nthreads 1 --nworkers 1 --no-nanny --no-dashboard --name {name} "
-                  f"--death-timeout 60 --local-directory {tmp_path / name / 'local'}")
-        start(name, ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", worker],
-              tmp_path / name / "cwd")
+    # Port 0: the scheduler binds a free port itself and names it in its scheduler file (a port picked here
+    # and freed before the scheduler binds it could be taken meanwhile by any other process on the machine).
+    scheduler_file = tmp_path / "scheduler.json"
+    start("scheduler", [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                        "--scheduler-file", str(scheduler_file)], tmp_path / "scheduler-cwd")
     try:
+        address = _wait(lambda: _scheduler_address(scheduler_file, procs["scheduler"]), 90, "the scheduler")
+        for name in ("w1", "w2"):
+            worker = (f"mount -t tmpfs -o size=1m,mode=0700 hidden {course} && exec {bin_dir / 'dask'} worker "
+                      f"{address} --host 127.0.0.1 --nthreads 1 --nworkers 1 --no-nanny --no-dashboard --name {name} "
+                      f"--death-timeout 60 --local-directory {tmp_path / name / 'local'}")
+            start(name, ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", worker],
+                  tmp_path / name / "cwd")
         from distributed import Client
 
         with Client(address, timeout="60s") as client:
