@@ -31,7 +31,8 @@ GRADE_CELLS = 3  # test_add, test_mul and the manually graded answer
 
 
 def fake_grade(lab, submission, *, source=None, limits=None, seed=None, hide=()):
-    """Full marks, except: FAKE_RAISE raises, FAKE_EXIT kills the worker, FAKE_SLEEP=<s> sleeps, WRONG_<test> fails it."""
+    """Full marks, except: FAKE_RAISE raises, FAKE_EXIT kills the worker, FAKE_SLEEP=<s> sleeps, FAKE_WAIT=<path>=END
+    waits for the file at <path>, WRONG_<test> fails it."""
     text = Path(submission).read_text(errors="replace")
     if "FAKE_RAISE" in text:
         raise RuntimeError("fake grader exploded")
@@ -40,6 +41,11 @@ def fake_grade(lab, submission, *, source=None, limits=None, seed=None, hide=())
     sleep = re.search(r"FAKE_SLEEP=([0-9.]+)", text)
     if sleep:
         time.sleep(float(sleep.group(1)))
+    wait = re.search(r"FAKE_WAIT=(\S+?)=END", text)
+    if wait:  # held until the file exists (at most 120 s)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(wait.group(1)) and time.monotonic() < deadline:
+            time.sleep(0.05)
     nasty = "\x1b]0;owned\x07\x1b[2J\ud800 \u202e" if "FAKE_NASTY" in text else ""
     tests = []
     for cell in nbformat.read(source, as_version=4).cells:
@@ -245,7 +251,9 @@ def test_a_lab_without_hidden_tests_stops_before_grading(tmp_path):
 def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, child_env):
     """After `kill -9` of a running batch, does a rerun grade exactly the missing submissions, each once?"""
     students = [f"s{i:02d}" for i in range(8)]
-    root = make_course(tmp_path / "course", {s: solved("FAKE_SLEEP=1.0") for s in students})
+    go = tmp_path / "go"  # the last five are held until it exists: the kill always comes after exactly three
+    root = make_course(tmp_path / "course", {s: solved("FAKE_SLEEP=0.2" if i < 3 else f"FAKE_WAIT={go}=END")
+                                             for i, s in enumerate(students)})
     script = ("import sys; from autograder.batch import autograde; from tests.grading.test_batch import fake_grade; "
               f"autograde({LAB!r}, {str(root)!r}, workers=2, grade_fn=fake_grade)")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=child_env, start_new_session=True,
@@ -262,7 +270,8 @@ def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, child_e
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # its Dask workers, should any outlive it
     done_before = len(list(autograded.glob(f"*/{LAB}/{LAB}.ipynb")))
-    assert 3 <= done_before < len(students)
+    assert done_before == 3
+    go.touch()
 
     summary = batch.autograde(LAB, root, workers=2, grade_fn=fake_grade, progress=False, out=io.StringIO())
     assert len(summary.skipped) >= done_before and not summary.failed
