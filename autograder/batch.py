@@ -255,17 +255,20 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
     if grade_fn is None and not scheduler and not require_confinement(unconfined):
         raise BatchError("no confinement here (see above); nothing was graded")
     held = {}
-    for lab in labs:
+    for lab in labs:  # every lab checked before the gradebook is touched
         try:
             course = load_course(course_dir, lab)
             release = release_notebook(course, lab)
-            ensure_assignment(course, lab, release)
         except CourseError as exc:
             raise BatchError(str(exc)) from None
         if grade_fn is None:
             _check_hidden_tests(course.source(lab), lab)
-        tests = graded_tests(release)
-        held[lab] = _Lab(lab, course, release, tests, course.students(lab), Summary())
+        held[lab] = _Lab(lab, course, release, graded_tests(release), course.students(lab), Summary())
+    for lab in held.values():
+        try:
+            ensure_assignment(lab.course, lab.name, lab.release)
+        except CourseError as exc:
+            raise BatchError(str(exc)) from None
     sweep()
     jobs = []  # (lab, student) in turn across labs, so that no lab waits for all the others
     for lab in held.values():

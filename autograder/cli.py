@@ -8,13 +8,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-# nbformat imports jsonschema, which imports rfc3987_syntax when it is installed (a dependency of
-# jupyter-events' schema checks) and builds that package's RFC 3987 grammar at import: about 1.5 s of
-# every command's start. No notebook schema checks the "iri" formats it serves, so the command line
-# does without it (jsonschema then simply lacks that format checker). A process that imported it
-# already keeps it.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
 
 def _release(args: argparse.Namespace) -> int:
     from autograder.release import release

@@ -419,7 +419,7 @@ def test_hostile_student_cannot_touch_the_gradebook_or_other_submissions(tmp_pat
 
 def test_several_labs_are_graded_as_one_batch(tmp_path, monkeypatch):
     """Does `autograde LAB LAB2` grade both labs on one cluster, record each grade under its own lab, print one
-    summary per lab, and refuse (grading no one) a lab named twice or a lab the course does not have?"""
+    summary per lab, and refuse a lab named twice or a lab the course does not have before touching the gradebook?"""
     root = make_course(tmp_path / "course", {"alice": solved(), "bob": solved("WRONG_test_add")})
     other = "toy2"
     (root / "solutions" / other).mkdir()
@@ -441,7 +441,7 @@ def test_several_labs_are_graded_as_one_batch(tmp_path, monkeypatch):
     for argv, why in (([LAB, LAB], "named more than once"), ([LAB, "nolab"], "nolab")):
         rc, _, err = run_cli(["autograde", *argv, "--course-dir", str(root), "--workers", "2"])
         assert rc == 2 and why in err, err
-    assert not clusters and not (root / "autograded").exists()
+    assert not clusters and not (root / "autograded").exists() and not (root / "gradebook.db").exists()
 
     rc, out, err = run_cli(["autograde", LAB, other, "--course-dir", str(root), "--workers", "2", "--seed", "4"])
     assert rc == 0, err

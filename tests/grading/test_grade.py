@@ -204,14 +204,14 @@ def test_what_the_hidden_tests_import_is_known_before_they_run():
 
 
 def test_the_command_line_does_not_build_the_rfc3987_grammar():
-    """Does the command line start without jsonschema's optional RFC 3987 grammar (about 1.5 s of start-up), while
-    nbformat still reads and validates notebooks in its process?"""
+    """Do the grader's processes (the command line, the batch's coordinator and workers) start without jsonschema's
+    optional RFC 3987 grammar (about 1.5 s of start-up), while nbformat still reads and validates notebooks?"""
     import subprocess
     import sys
 
     solution = ROOT / "solutions" / "01_perceptron" / "01_perceptron.ipynb"
     probe = ("import sys\n"
-             "import autograder.cli, nbformat\n"
+             "import autograder.batch, nbformat\n"
              f"nbformat.validate(nbformat.read({str(solution)!r}, as_version=4))\n"
              "print('grammar built' if sys.modules.get('rfc3987_syntax') else 'no grammar')\n")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
