@@ -133,8 +133,9 @@ EXPOSED = ("course_utils", "data")
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "hosts", "localtime",
        "ssl", "fonts", "alternatives", "mime.types", "os-release")
-# The kernel's work folder and connection folder, made on its private /tmp.
-KERNEL_DIRS = ("/tmp/work", "/tmp/.kernel")
+# The kernel's work folder (its home and current directory) and connection folder, made on its private /tmp.
+KERNEL_WORK, KERNEL_CONN = "/tmp/work", "/tmp/.kernel"
+KERNEL_DIRS = (KERNEL_WORK, KERNEL_CONN)
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 PREFIX = "ag-"  # the grader's working directories: <tmp>/ag-*, each with an "owner" file
 #: (pivot_root, capset) syscall numbers, and the seccomp audit architecture, of the machines we know
@@ -243,14 +244,15 @@ mount("autograder-shm", NR + "/dev/shm", "tmpfs", NOSUID | NODEV, f"size={cfg['s
 place([b for b in cfg["binds"] if private(b[1])])
 cover([p for p in cfg["hide_dirs"] if private(p)], [p for p in cfg["hide_files"] if private(p)])
 uid = cfg["uid"]
-for d in cfg["kernel_dirs"]:
+kernel_work, kernel_conn = cfg["kernel_dirs"]
+for d in (kernel_work, kernel_conn):
     os.mkdir(NR + d, 0o700)
 for name in os.listdir(cfg["work"]):
-    shutil.copyfile(os.path.join(cfg["work"], name), f"{NR}/tmp/work/{name}")
-with open(NR + "/tmp/.kernel/kernel.json", "w") as f:
+    shutil.copyfile(os.path.join(cfg["work"], name), os.path.join(NR + kernel_work, name))
+with open(os.path.join(NR + kernel_conn, "kernel.json"), "w") as f:
     f.write(cfg["kernel_json"])
 if uid is not None:
-    for top in cfg["kernel_dirs"]:
+    for top in (kernel_work, kernel_conn):
         for base, dirs, files in os.walk(NR + top):
             for name in [base, *(os.path.join(base, n) for n in dirs + files)]:
                 os.lchown(name, uid, uid)
@@ -269,7 +271,7 @@ if libc.syscall(cfg["sys_pivot_root"], b".", b".") != 0:
     fail("pivot_root")
 if libc.umount2(b".", 2) != 0:  # MNT_DETACH: the old root (the host's file system) is gone
     fail("detach the old root")
-os.chdir("/tmp/work")
+os.chdir(kernel_work)
 names = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE,
          "as": resource.RLIMIT_AS, "nproc": resource.RLIMIT_NPROC}
 for key, value in cfg["rlimits"].items():
@@ -846,7 +848,7 @@ class Sandbox:
             else:
                 shutil.copyfile(content, target)
         key = secrets.token_hex(32)
-        inside_conn = "/tmp/.kernel" if self.confined else str(conn)
+        inside_conn = KERNEL_CONN if self.confined else str(conn)
         info = {"transport": "ipc", "ip": f"{inside_conn}/k", "shell_port": 1, "iopub_port": 2, "stdin_port": 3,
                 "control_port": 4, "hb_port": 5, "key": key, "signature_scheme": "hmac-sha256",
                 "kernel_name": "python3"}
@@ -859,7 +861,7 @@ class Sandbox:
                       "--HistoryManager.hist_file=:memory:"]
         self._log = open(self._base / "kernel.log", "wb")
         if self.confined:
-            env = self._environment(home="/tmp/work", tmp="/tmp")
+            env = self._environment(home=KERNEL_WORK, tmp="/tmp")
             setup = self._base / "setup.json"
             setup.write_text(json.dumps(self._setup_config(kernel_cmd, rlimits, env, json.dumps(info), work)))
             os.chmod(setup, 0o600)
