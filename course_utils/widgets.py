@@ -59,19 +59,20 @@ WIDGET_FIGSIZE = (6.0, 4.0)  # inches at 100 dpi: 600 x 400 CSS pixels, about th
 class _Panel(ipywidgets.VBox):
     """Controls above a status line and a figure shown as a PNG image; a change of a watched control redraws.
 
-    Subclasses set ``sliders`` (name -> control), build ``fig`` and its axes, call `_assemble`, and define
-    ``redraw``.
+    Subclasses set ``sliders`` (name -> control), build ``fig`` and its axes, define ``redraw``, and end
+    their ``__init__`` with `_assemble`.
     """
 
     def _assemble(self) -> None:
-        """Lay out the sliders in a wrapping row above the status line and the figure's image; redraw whenever
-        a slider changes its value."""
+        """Lay out the sliders in a wrapping row above the status line and the figure's image, draw, and redraw
+        whenever a slider changes its value."""
         self.status = ipywidgets.HTML()
         self.image = _image_for(self.fig)
         controls = ipywidgets.HBox(list(self.sliders.values()), layout=ipywidgets.Layout(flex_flow="row wrap"))
         ipywidgets.VBox.__init__(self, [controls, self.status, self.image])
         for slider in self.sliders.values():
             slider.observe(self._on_change, names="value")
+        self.redraw()
 
     @property
     def values(self) -> dict:
@@ -112,7 +113,6 @@ class SliderPlot(_Panel):
         self.fig = Figure(figsize=figsize or WIDGET_FIGSIZE, layout="tight")  # labels stay inside the image
         self.ax = self.fig.add_subplot()
         self._assemble()
-        self.redraw()
 
     def redraw(self) -> None:
         """Call ``fn`` with the current values and show its plot and status."""
@@ -332,7 +332,6 @@ class BatchSizeExplorer(_Panel):
         self.fig = Figure(figsize=figsize)
         self.ax_steps, self.ax_samples = self.fig.subplots(1, 2, sharey=True)
         self._assemble()
-        self.redraw()
 
     def _run(self, batch_size: int, lr: float) -> np.ndarray:
         key = (batch_size, float(f"{lr:.12g}"))
@@ -971,7 +970,6 @@ class OverfittingExplorer(_Panel):
         span = np.ptp(np.concatenate([self.y_train, self.y_val]))
         self.ylim = (min(self.y_train.min(), self.y_val.min()) - 0.15 * span, max(self.y_train.max(), self.y_val.max()) + 0.15 * span)
         self._assemble()
-        self.redraw()
 
     def _mse(self, predict, x, y) -> float:
         return float(np.mean((as_array(predict(x)).astype(np.float64).ravel() - y) ** 2))
@@ -1087,7 +1085,6 @@ class DropoutVisualiser(_Panel):
         self.fig = Figure(figsize=figsize, layout="tight")
         self.ax_before, self.ax_after = self.fig.subplots(1, 2)
         self._assemble()
-        self.redraw()
 
     def _grid(self, ax, values, title, vmax) -> None:
         ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
