@@ -1,4 +1,4 @@
-"""Grade every submission of one or more labs in parallel on Dask; the coordinator alone reads the course and writes the grades.
+"""Grade every submission of one or more labs in parallel on Dask; the coordinator alone reads and writes the course.
 
 ``autograde_labs(labs, course_dir)`` is ``python -m autograder autograde LAB [LAB ...]``
 (``autograde(lab, course_dir)`` grades one lab):
@@ -12,10 +12,10 @@
 3. send the rest, every lab's in turn, to one set of Dask workers (a
    LocalCluster on 127.0.0.1, or an existing scheduler). Each task carries
    everything it needs as bytes: the submission, the lab's source notebook
-   (its hidden tests) and the data files beside it, and the student's seed. A worker needs nothing but this
-   package installed: it writes the task's files into a private temporary
-   directory, runs ``autograder.grading.grade_notebook``, and returns plain
-   data;
+   (its hidden tests) and the data files beside it, and the student's seed.
+   A worker needs nothing but this package installed: it writes the task's
+   files into a private temporary directory, runs
+   ``autograder.grading.grade_notebook``, and returns plain data;
 4. record each result as it arrives: one gradebook transaction, then the
    autograded notebook written atomically (autograder.gradebook.record).
 
@@ -270,12 +270,13 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
         except CourseError as exc:
             raise BatchError(str(exc)) from None
     sweep()
-    jobs = []  # (lab, student) in turn across labs, so that no lab waits for all the others
+    queues = []
     for lab in held.values():
         lab.summary.skipped = [] if force else sorted(completed(lab.course, lab.name, lab.tests, lab.students))
-    queues = [[(lab, s) for s in lab.students if s not in set(lab.summary.skipped)] for lab in held.values()]
-    for turn in itertools.zip_longest(*queues):
-        jobs += [job for job in turn if job is not None]
+        skipped = set(lab.summary.skipped)
+        queues.append([(lab, s) for s in lab.students if s not in skipped])
+    # (lab, student) in turn across labs, so that no lab waits for all the others
+    jobs = [job for turn in itertools.zip_longest(*queues) for job in turn if job is not None]
     secret = secrets.token_bytes(32) if seed is None else str(int(seed)).encode()
     workers = workers or os.cpu_count() or 1
     for lab in held.values():

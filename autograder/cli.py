@@ -109,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "autograde",
         help="grade every submission of one or more labs in parallel and write nbgrader's gradebook",
-        description="Grade every submitted/<student>/LAB/LAB.ipynb of an nbgrader course directory, for each LAB named, on one set of Dask workers "
-        "(local processes, or an existing cluster with --scheduler) and record the grades in gradebook.db and "
-        "autograded/, so `nbgrader generate_feedback` and `nbgrader export` work as usual. Resumable: run it again "
+        description="Grade every submitted/<student>/LAB/LAB.ipynb of an nbgrader course directory, for each LAB "
+        "named, on one set of Dask workers (local processes, or an existing cluster with --scheduler) and record "
+        "the grades in gradebook.db and autograded/, so `nbgrader generate_feedback` and `nbgrader export` work as usual. Resumable: run it again "
         "after an interruption and it grades only the submissions without a complete grade.",
         epilog="example: python -m autograder autograde 01_perceptron --course-dir ~/course --workers 2\n"
         "         python -m autograder autograde 01_perceptron 02_dense_networks --workers 2\n"
@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local worker processes (default: the number of CPU cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="grade on an existing Dask cluster, e.g. tcp://host:8786 (workers need this package installed, not the course directory)")
+                   help="grade on an existing Dask cluster, e.g. tcp://host:8786 (workers need this package "
+                   "installed, not the course directory)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="secret of the run: each student's seed is derived from it and their id "
                    "(default: drawn at random; each seed is recorded in autograded/)")

@@ -203,7 +203,7 @@ def test_what_the_hidden_tests_import_is_known_before_they_run():
     assert _import_ahead(("json", "numpy")) is None  # nothing left to import: no thread
 
 
-def test_the_command_line_does_not_build_the_rfc3987_grammar():
+def test_grader_processes_do_not_build_the_rfc3987_grammar():
     """Do the grader's processes (the command line, the batch's coordinator and workers) start without jsonschema's
     optional RFC 3987 grammar (about 1.5 s of start-up), while nbformat still reads and validates notebooks?"""
     import subprocess
