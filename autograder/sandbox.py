@@ -1,6 +1,7 @@
 """A fresh, confined IPython kernel for one submission, with limits enforced from outside it.
 
-`Sandbox` starts ``python -m ipykernel_launcher`` in a new temporary working
+`Sandbox` starts an IPython kernel (``python -m ipykernel_launcher``; confined,
+the same forked from a template process, see below) in a new working
 directory that holds only the files it is given (the submission and any data
 it needs), talks to it over the shell channel only (ZeroMQ ``ipc`` sockets,
 which work without a network), and tears everything down on `Sandbox.close`.
@@ -41,9 +42,22 @@ task limit                     pids cgroup          RLIMIT_NPROC            none
 sees / signals the grader      no                   no                      yes
 =============================  ===================  ======================  ==================
 
-Both confined modes (``protections["confined"] is True``), built by ``_SETUP``,
-which runs as PID 1 of the new namespaces with ``python -I -S`` (nothing
-imported from the repository) and then becomes the kernel:
+Both confined modes (``protections["confined"] is True``) fork each kernel
+from a template process (`_Template`, one per grader process and settings):
+``_SETUP`` runs as PID 1 of new namespaces with ``python -I -S`` (nothing
+imported from the repository), builds the file system below and moves into
+it, then becomes the template (``_TEMPLATE``: the kernel's interpreter and
+environment), which imports ``PRELOAD`` (NumPy, Matplotlib, PyTorch,
+torch._dynamo, TensorFlow, ipykernel) once and runs no submission's code.
+For each sandbox it forks a parent that makes the kernel's own namespaces
+and forks the kernel into them; the kernel waits until the grader has put it
+in its cgroups, mounts its own ``/proc``, ``/tmp`` and ``/dev/shm`` over the
+template's, drops every power and runs ipykernel. The setup cell's imports
+then find the libraries loaded (about 5 s less per kernel; the template's
+start costs that once per grader process). A kernel shares nothing writable
+with the template or with other kernels: the copies of memory are private
+(copy on write), every descriptor of the template is closed, and the
+namespaces, the writable file systems and the identity below are its own:
 
 * new mount, network, PID, IPC and UTS namespaces (as a user: inside a new
   user namespace, ``unshare --user --map-root-user``); the kernel is PID 1
@@ -87,9 +101,13 @@ imported from the repository) and then becomes the kernel:
   only when no memory cgroup is available (PyTorch and TensorFlow reserve far
   more address space than they use).
 
+Memory the kernel shares with the template (the libraries it imported)
+counts against the template, not the kernel's cgroup: the kernel's limit
+applies to what it allocates or writes itself.
+
 Leftovers: each sandbox's host folder ``<tmp>/ag-*`` names its grader (pid
-and start time, file ``owner``) and holds only the submission's copy, the
-setup and the log; cgroups are named ``autograder-<pid>-<start>-*``. What a
+and start time, file ``owner``) and holds only the submission's copy and
+the log (a template's: its setup and log); cgroups are named ``autograder-<pid>-<start>-*``. What a
 grader killed with ``kill -9`` left is removed by `sweep` (run at the start
 of confined grading, by every batch task and at the start and end of a
 batch). Removal is iterative (`remove_tree`): no recursion, no symlink
@@ -107,6 +125,7 @@ and a child that calls ``setsid`` can escape the process-group kill.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import json
@@ -114,12 +133,15 @@ import os
 import platform
 import re
 import secrets
+import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -142,23 +164,22 @@ PREFIX = "ag-"  # the grader's working directories: <tmp>/ag-*, each with an "ow
 _ARCH = {"x86_64": (155, 126, 0xC000003E), "aarch64": (41, 91, 0xC00000B7)}
 
 
-_SETUP = r"""
-# Runs as PID 1 of the sandbox's fresh namespaces, as (namespace-)root, with `python -I -S -c`: it imports
-# nothing from the repository. It builds the kernel's root file system from an allow-list, then becomes the
-# kernel: no capabilities, no new privileges, seccomp filter, rlimits, parent-death signal.
+# Mount helpers shared by both scripts below (each runs in its own interpreter; neither imports the repository).
+_MOUNTS = r"""
 import ctypes, json, os, resource, shutil, signal, struct, sys
 
-cfg = json.load(open(sys.argv[1]))
 libc = ctypes.CDLL(None, use_errno=True)
 libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+libc.unshare.argtypes = [ctypes.c_int]
 RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
 
 
 def fail(what):
     err = ctypes.get_errno()
     sys.stderr.write(f"sandbox setup: {what}: {os.strerror(err)}\n")
+    sys.stderr.flush()
     os._exit(70)
 
 
@@ -194,76 +215,65 @@ def bind_ro(src, dst):
         mount(None, point, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV | flags)
 
 
+def private(path):  # under the kernel's own tmpfs (/tmp, /dev/shm): placed after that tmpfs is mounted
+    return any(path == d or path.startswith(d + "/") for d in ("/tmp", "/dev/shm"))
+
+
+def make_target(path, is_dir):
+    if is_dir:
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "a").close()
+
+
+def cover(root, dirs, files):
+    for path in dirs:
+        mount("autograder-hidden", root + path, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0755")
+    for path in files:
+        mount("/dev/null", root + path, None, BIND)
+"""
+
+_SETUP = _MOUNTS + r"""
+# The template's first stage: PID 1 of fresh namespaces, as (namespace-)root, `python -I -S -c` (nothing imported
+# from the repository or the venv). It builds the file system every kernel will see, from an allow-list, moves
+# into it (pivot_root), and becomes the template (`_TEMPLATE`) with the kernel's interpreter and environment.
+cfg = json.load(open(sys.argv[1]))
 NR = cfg["newroot"]
 mount("autograder-root", NR, "tmpfs", NOSUID | NODEV, "size=4m,nr_inodes=4096,mode=0755")
 for link, target in cfg["symlinks"]:
     os.makedirs(os.path.dirname(NR + link), exist_ok=True)
     os.symlink(target, NR + link)
-
-
-def private(path):  # under the kernel's own tmpfs (/tmp, /dev/shm): placed after that tmpfs is mounted
-    return any(path == d or path.startswith(d + "/") for d in ("/tmp", "/dev/shm"))
-
-
-def place(binds):
-    for src, dst in binds:
-        if os.path.isdir(src):
-            os.makedirs(NR + dst, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(NR + dst), exist_ok=True)
-            open(NR + dst, "a").close()
+for src, dst in cfg["binds"]:
+    if not private(dst):
+        make_target(NR + dst, os.path.isdir(src))
         bind_ro(src, NR + dst)
-
-
-def cover(dirs, files):
-    for path in dirs:
-        mount("autograder-hidden", NR + path, "tmpfs", NOSUID | NODEV | RDONLY, "size=4k,mode=0755")
-    for path in files:
-        mount("/dev/null", NR + path, None, BIND)
-
-
-place([b for b in cfg["binds"] if not private(b[1])])
 for dev in cfg["devices"]:
-    os.makedirs(os.path.dirname(NR + dev), exist_ok=True)
-    open(NR + dev, "a").close()
+    make_target(NR + dev, False)
     mount(dev, NR + dev, None, BIND)
     mount(None, NR + dev, None, REMOUNT | BIND | NOSUID | NOEXEC | (kept(NR + dev) & ~RDONLY))
 for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                      ("stderr", "/proc/self/fd/2")):
     os.symlink(target, f"{NR}/dev/{name}")
-cover([p for p in cfg["hide_dirs"] if not private(p)], [p for p in cfg["hide_files"] if not private(p)])
 os.makedirs(NR + "/proc", exist_ok=True)
 mount("proc", NR + "/proc", "proc", NOSUID | NODEV | NOEXEC)
 os.makedirs(NR + "/sys", exist_ok=True)
 mount("sysfs", NR + "/sys", "sysfs", NOSUID | NODEV | NOEXEC | RDONLY, must=False)
 os.makedirs(NR + "/dev/shm", exist_ok=True)
 os.makedirs(NR + "/tmp", exist_ok=True)
-mount("autograder-tmp", NR + "/tmp", "tmpfs", NOSUID | NODEV, f"size={cfg['tmp_mb']}m,nr_inodes=65536,mode=1777")
-mount("autograder-shm", NR + "/dev/shm", "tmpfs", NOSUID | NODEV, f"size={cfg['shm_mb']}m,nr_inodes=4096,mode=1777")
+# The template's own /tmp and /dev/shm: every kernel gets fresh ones mounted over them.
+mount("autograder-tmp", NR + "/tmp", "tmpfs", NOSUID | NODEV, "size=64m,nr_inodes=65536,mode=1777")
+mount("autograder-shm", NR + "/dev/shm", "tmpfs", NOSUID | NODEV, "size=4m,nr_inodes=1024,mode=1777")
 # An interpreter or course that lives under /tmp (a checkout in /tmp/...) is bound onto the private /tmp.
-place([b for b in cfg["binds"] if private(b[1])])
-cover([p for p in cfg["hide_dirs"] if private(p)], [p for p in cfg["hide_files"] if private(p)])
-uid = cfg["uid"]
-kernel_work, kernel_conn = cfg["kernel_dirs"]
-for d in (kernel_work, kernel_conn):
-    os.mkdir(NR + d, 0o700)
-for name in os.listdir(cfg["work"]):
-    shutil.copyfile(os.path.join(cfg["work"], name), os.path.join(NR + kernel_work, name))
-with open(os.path.join(NR + kernel_conn, "kernel.json"), "w") as f:
-    f.write(cfg["kernel_json"])
-if uid is not None:
-    for top in (kernel_work, kernel_conn):
-        for base, dirs, files in os.walk(NR + top):
-            for name in [base, *(os.path.join(base, n) for n in dirs + files)]:
-                os.lchown(name, uid, uid)
-for procs in cfg["cgroups"]:
-    with open(procs, "w") as f:
-        f.write("0")
+for src, dst in cfg["binds"]:
+    if private(dst):
+        make_target(NR + dst, os.path.isdir(src))
+        bind_ro(src, NR + dst)
 if cfg["userns"]:  # no nested user namespaces below this one (the counter is per user namespace)
     try:
         with open(NR + "/proc/sys/user/max_user_namespaces", "w") as f:
             f.write("0")
-    except OSError:  # a read-only /proc/sys: the seccomp filter below denies them all the same
+    except OSError:  # a read-only /proc/sys: the kernels' seccomp filter denies them all the same
         pass
 mount(None, NR, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV)
 os.chdir(NR)
@@ -271,38 +281,177 @@ if libc.syscall(cfg["sys_pivot_root"], b".", b".") != 0:
     fail("pivot_root")
 if libc.umount2(b".", 2) != 0:  # MNT_DETACH: the old root (the host's file system) is gone
     fail("detach the old root")
-os.chdir(kernel_work)
-names = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE,
-         "as": resource.RLIMIT_AS, "nproc": resource.RLIMIT_NPROC}
-for key, value in cfg["rlimits"].items():
-    hard = resource.getrlimit(names[key])[1]
-    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-    resource.setrlimit(names[key], (value, value))
-if uid is None:  # root of its own user namespace only: lock root out of capabilities for good
-    if libc.prctl(28, 0x2F, 0, 0, 0) != 0:  # PR_SET_SECUREBITS: NOROOT, NO_SETUID_FIXUP, both locked
-        fail("securebits")
-for cap in range(64):
-    if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP until EINVAL (no such capability)
-        if ctypes.get_errno() != 22:
-            fail(f"drop capability {cap}")
+os.chdir("/")
+libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the template dies with unshare (and so with the grader)
+os.execve(cfg["python"], [cfg["python"], "-c", cfg["template"], sys.argv[2], json.dumps(cfg["preload"])], cfg["env"])
+"""
+
+_TEMPLATE = _MOUNTS + r"""
+# The template: still (namespace-)root in the sandbox's file system, with the kernel's interpreter, flags and
+# environment. It imports the heavy libraries once, then forks one kernel per request from the grader (a JSON
+# message on a Unix socket, with four descriptors: the kernel's log, a pipe to report the kernel's end, a pipe
+# the kernel waits on, the folder holding the kernel's files). It never runs a submission's code: each kernel
+# is a copy of it, confined further (below) before the first byte of student code runs.
+import gc, runpy, socket, traceback
+
+control = socket.socket(fileno=int(sys.argv[1]))
+loaded, failed = [], {}
+for _name in json.loads(sys.argv[2]):
+    try:
+        __import__(_name)
+        loaded.append(_name)
+    except BaseException as exc:  # a library that is missing or broken is simply imported by the notebook itself
+        failed[_name] = f"{type(exc).__name__}: {exc}"[:300]
+gc.collect()
+gc.freeze()  # the kernels' garbage collector leaves the shared pages alone (fewer copies on write)
+CLONE = 0x00020000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000  # NEWNS, NEWUTS, NEWIPC, NEWPID, NEWNET
+
+
+def become_kernel(req, go_r, work_fd):
+    # PID 1 of fresh namespaces (a copy of the template's mounts): waits until the grader has placed it in its
+    # cgroups, mounts its own /proc, /tmp and /dev/shm over the template's, then confines itself and runs ipykernel.
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: dies with its parent (which reports its end)
+    if os.read(go_r, 2) != b"go":  # the grader gave up on this kernel
+        os._exit(71)
+    os.close(go_r)
+    mount(None, "/", None, REC | PRIVATE)
+    held = [(dst, os.open(dst, os.O_PATH)) for _, dst in req["binds"] if private(dst)]
+    mount("proc", "/proc", "proc", NOSUID | NODEV | NOEXEC)
+    mount("autograder-tmp", "/tmp", "tmpfs", NOSUID | NODEV, f"size={req['tmp_mb']}m,nr_inodes=65536,mode=1777")
+    mount("autograder-shm", "/dev/shm", "tmpfs", NOSUID | NODEV, f"size={req['shm_mb']}m,nr_inodes=4096,mode=1777")
+    for dst, fd in held:  # what the template had under its /tmp, bound again onto the kernel's own
+        make_target(dst, os.path.isdir(f"/proc/self/fd/{fd}"))
+        bind_ro(f"/proc/self/fd/{fd}", dst)
+        os.close(fd)
+    cover("", req["hide_dirs"], req["hide_files"])
+    uid = req["uid"]
+    kernel_work, kernel_conn = req["kernel_dirs"]
+    for d in (kernel_work, kernel_conn):
+        os.mkdir(d, 0o700)
+    for name in os.listdir(work_fd):
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=work_fd)
+        with open(src, "rb") as fin, open(os.path.join(kernel_work, name), "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+    os.close(work_fd)
+    with open(os.path.join(kernel_conn, "kernel.json"), "w") as f:
+        f.write(req["kernel_json"])
+    if uid is not None:
+        for top in (kernel_work, kernel_conn):
+            for base, dirs, files in os.walk(top):
+                for name in [base, *(os.path.join(base, n) for n in dirs + files)]:
+                    os.lchown(name, uid, uid)
+    os.chdir(kernel_work)
+    os.closerange(3, 1 << 16)  # nothing of the template's stays open
+    for module, reseed in (("numpy", lambda m: m.random.seed()), ("torch", lambda m: m.seed())):
+        try:  # a random state of its own, as a freshly started kernel has (the template's is every kernel's)
+            if module in sys.modules:
+                reseed(sys.modules[module])
+        except Exception:
+            pass
+    names = {"cpu": resource.RLIMIT_CPU, "fsize": resource.RLIMIT_FSIZE, "core": resource.RLIMIT_CORE,
+             "as": resource.RLIMIT_AS, "nproc": resource.RLIMIT_NPROC}
+    for key, value in req["rlimits"].items():
+        hard = resource.getrlimit(names[key])[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(names[key], (value, value))
+    if uid is None:  # root of its own user namespace only: lock root out of capabilities for good
+        if libc.prctl(28, 0x2F, 0, 0, 0) != 0:  # PR_SET_SECUREBITS: NOROOT, NO_SETUID_FIXUP, both locked
+            fail("securebits")
+    for cap in range(64):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP until EINVAL (no such capability)
+            if ctypes.get_errno() != 22:
+                fail(f"drop capability {cap}")
+            break
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)  # leaving uid 0 clears every capability
+    header = ctypes.create_string_buffer(struct.pack("II", 0x20080522, 0))  # capset v3: clear all three sets
+    if libc.syscall(req["sys_capset"], header, ctypes.create_string_buffer(24)) != 0:
+        fail("capset")
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        fail("no_new_privs")
+    program = bytes.fromhex(req["seccomp"])
+    if program:
+        buf = ctypes.create_string_buffer(program)
+        fprog = ctypes.create_string_buffer(struct.pack("HxxxxxxP", len(program) // 8, ctypes.addressof(buf)))
+        if libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:  # SECCOMP_MODE_FILTER
+            fail("seccomp")
+    code = 0
+    try:  # what `python -m ipykernel_launcher <args>` does
+        sys.argv = ["ipykernel_launcher", *req["args"]]
+        runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        os._exit(code)
+
+
+def spawn(req, fds):
+    # The kernel's parent, in the template's namespaces: makes the kernel's namespaces, forks the kernel into
+    # them, and reports how it ended (its wait status) on the pipe the grader reads.
+    log_fd, status_w, go_r, work_fd = fds
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # dies with the template
+    control.close()
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    if libc.unshare(CLONE) != 0:
+        fail("unshare")
+    pid = os.fork()
+    if pid == 0:
+        os.close(status_w)
+        become_kernel(req, go_r, work_fd)
+    os.close(go_r)
+    os.close(work_fd)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    os.write(status_w, str(status).encode())
+    os._exit(0)
+
+
+control.send(json.dumps({"loaded": loaded, "failed": failed}).encode())
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernels' parents are reaped as they end
+while True:
+    try:
+        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 8)
+    except OSError:
         break
-if uid is not None:
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)  # leaving uid 0 clears every capability
-header = ctypes.create_string_buffer(struct.pack("II", 0x20080522, 0))  # capset v3: clear all three sets
-if libc.syscall(cfg["sys_capset"], header, ctypes.create_string_buffer(24)) != 0:
-    fail("capset")
-if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-    fail("no_new_privs")
-program = bytes.fromhex(cfg["seccomp"])
-if program:
-    buf = ctypes.create_string_buffer(program)
-    fprog = ctypes.create_string_buffer(struct.pack("HxxxxxxP", len(program) // 8, ctypes.addressof(buf)))
-    if libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:  # SECCOMP_MODE_FILTER
-        fail("seccomp")
-libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the kernel dies with unshare (and so with the grader)
-os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    if not message:  # the grader is gone
+        break
+    try:
+        if len(fds) != 4:
+            raise ValueError(f"expected 4 descriptors, got {len(fds)}")
+        request = json.loads(message)
+        child = os.fork()
+    except Exception as exc:
+        for fd in fds:
+            os.close(fd)
+        control.send(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        continue
+    if child == 0:
+        try:
+            spawn(request, fds)
+        except BaseException:
+            traceback.print_exc()
+        os._exit(72)
+    for fd in fds:
+        os.close(fd)
+    control.send(json.dumps({"pid": child}).encode())
+os._exit(0)
 """
 
 
@@ -557,7 +706,7 @@ def private_dir() -> Path:
 
 _swept = False
 _OURS = re.compile(rf"^{PREFIX}[a-z0-9_]{{8}}$")  # tempfile.mkdtemp(prefix=PREFIX)
-_LAYOUT = {"owner", "work", "conn", "root", "tmp", "kernel.log", "setup.json",  # what a sandbox folder holds
+_LAYOUT = {"owner", "work", "conn", "root", "tmp", "kernel.log", "setup.json", "template.log",  # what a sandbox folder holds
            "source", "submission"}  # and a batch task's (autograder.batch.grade_task)
 
 
@@ -772,6 +921,211 @@ def _is_under(path: Path, parent: Path) -> bool:
         return False
 
 
+#: What the template imports once, so that every kernel forked from it finds these modules loaded (the labs'
+#: setup cells import them: TensorFlow, PyTorch and torch._dynamo alone take about 5 s per kernel otherwise).
+#: torch._dynamo comes before TensorFlow, as in the labs (loaded after TensorFlow 2.21 it aborts the process).
+PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "torch", "torch._dynamo", "tensorflow", "tqdm.auto",
+           "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher")
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError, ValueError):
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def _innermost_pid(pid: int) -> int | None:
+    """The pid of process `pid` in its own PID namespace (the last NSpid entry)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    return None
+
+
+def _wait_for(find, deadline: float, alive) -> int | None:
+    while time.monotonic() < deadline:
+        found = find()
+        if found is not None:
+            return found
+        if not alive():
+            return None
+        time.sleep(0.002)
+    return None
+
+
+class _Forked:
+    """The `subprocess.Popen` methods `Sandbox` uses, for a kernel forked by the template.
+
+    ``pid`` is the kernel's parent (in the template's namespaces), which reports the kernel's wait
+    status on a pipe and exits; a pipe that ends without a status means that parent was killed.
+    """
+
+    def __init__(self, pid: int, status_fd: int):
+        self.pid = pid
+        self.returncode: int | None = None
+        self._fd = status_fd
+        self._started = _start_time(pid)
+
+    def _read(self, timeout: float) -> None:
+        if self.returncode is not None:
+            return
+        ready, _, _ = select.select([self._fd], [], [], max(timeout, 0.0))
+        if not ready:
+            return
+        data = b""
+        with contextlib.suppress(OSError):
+            data = os.read(self._fd, 64)
+        try:
+            self.returncode = os.waitstatus_to_exitcode(int(data))
+        except ValueError:
+            self.returncode = -signal.SIGKILL  # the parent was killed before it could say
+        os.close(self._fd)
+
+    def poll(self) -> int | None:
+        self._read(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = 3600.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired("kernel", timeout)
+            self._read(left)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None and self._started is not None and _start_time(self.pid) == self._started:
+            os.kill(self.pid, signal.SIGKILL)  # the kernel has it as its parent-death signal's parent
+
+
+class _Template:
+    """A confined process that has imported `PRELOAD`; kernels are forked from it (see `_TEMPLATE`).
+
+    It lives in new mount, network, PID, IPC and UTS namespaces (as a user: in a new user namespace
+    too) with the kernels' file system already built (the allow-list, read-only), the kernels'
+    interpreter and environment, and (namespace-)root's powers, which it needs to give each kernel
+    namespaces of its own. It runs no code of a submission: each kernel is a copy of it that gets
+    fresh namespaces, its own /proc, /tmp and /dev/shm, and drops every power before ipykernel starts.
+    One template serves every sandbox of this process with the same settings; it dies with the process.
+    """
+
+    def __init__(self, mode: str, config: dict, timeout: float):
+        self.owner = os.getpid()
+        self.lock = threading.Lock()
+        self.base = private_dir()
+        (self.base / "root").mkdir(mode=0o700)
+        self.log = open(self.base / "template.log", "wb")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        setup = self.base / "setup.json"
+        setup.write_text(json.dumps({**config, "newroot": str(self.base / "root"), "template": _TEMPLATE,
+                                     "preload": list(PRELOAD)}))
+        os.chmod(setup, 0o600)
+        userns = ["--user", "--map-root-user"] if mode == "user" else []
+        cmd = ["unshare", *userns, "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
+               "--mount-proc", "--propagation", "private", "--",
+               sys.executable, "-I", "-S", "-c", _SETUP, str(setup), str(theirs.fileno())]
+
+        def preexec():  # unshare dies with the grader, and its --kill-child takes the template with it
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+        try:
+            self.proc = subprocess.Popen(cmd, cwd="/", env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
+                                         stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, preexec_fn=preexec, pass_fds=[theirs.fileno()])
+        finally:
+            theirs.close()
+        try:
+            deadline = time.monotonic() + timeout
+            self.pid = _wait_for(lambda: (_children(self.proc.pid) or [None])[0], deadline, self.alive)
+            ours.settimeout(max(deadline - time.monotonic(), 1.0))
+            try:
+                ready = json.loads(ours.recv(1 << 16) or b"null")
+            except (OSError, ValueError):
+                ready = None
+            if self.pid is None or not isinstance(ready, dict):
+                raise SandboxError(f"the kernel template did not start within {timeout:g} s: {self.log_tail()}"
+                                   if self.alive() else f"the kernel template failed to start: {self.log_tail()}")
+            self.loaded, self.failed = ready.get("loaded", []), ready.get("failed", {})
+        except BaseException:
+            self.close()
+            raise
+        with contextlib.suppress(OSError):
+            setup.unlink()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self) -> str:
+        try:
+            text = (self.base / "template.log").read_bytes()[-2000:].decode(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(line for line in text.splitlines() if line.strip())[-600:]
+
+    def spawn(self, request: dict, fds: list[int], timeout: float) -> int:
+        """Fork a kernel's parent; return its pid here (the kernel is its only child)."""
+        with self.lock:
+            try:
+                self.sock.settimeout(timeout)
+                socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
+                reply = json.loads(self.sock.recv(1 << 16) or b"null")
+            except (OSError, ValueError) as exc:
+                raise SandboxError(f"the kernel template did not answer ({exc}): {self.log_tail()}") from None
+        if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
+            raise SandboxError(f"the kernel template could not fork a kernel: {reply!r:.300}")
+        inner = reply["pid"]
+        parent = _wait_for(lambda: next((c for c in _children(self.pid) if _innermost_pid(c) == inner), None),
+                           time.monotonic() + timeout, self.alive)
+        if parent is None:
+            raise SandboxError(f"the kernel template's child {inner} was not found: {self.log_tail()}")
+        return parent
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        proc = getattr(self, "proc", None)
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+        self.log.close()
+        remove_tree(self.base)
+
+
+_templates: dict[str, _Template] = {}
+_templates_lock = threading.Lock()
+
+
+def _template(mode: str, config: dict, timeout: float) -> _Template:
+    """This process's template for `config` (started, or started again after it died)."""
+    key = json.dumps([mode, config], sort_keys=True)
+    with _templates_lock:
+        found = _templates.get(key)
+        if found is not None and (found.owner != os.getpid() or not found.alive()):
+            if found.owner == os.getpid():
+                found.close()
+            found = None  # a forked grader starts its own (the socket is its parent's)
+        if found is None:
+            found = _templates[key] = _Template(mode, config, timeout)
+        return found
+
+
+@atexit.register
+def close_templates() -> None:
+    """Stop this process's kernel templates (also done by the parent-death signal when it is killed)."""
+    with _templates_lock:
+        for key, found in list(_templates.items()):
+            if found.owner == os.getpid():
+                found.close()
+            del _templates[key]
+
+
 class Sandbox:
     """One kernel for one submission. Use as a context manager; `close` always kills everything.
 
@@ -857,28 +1211,16 @@ class Sandbox:
         memory_cgroup = bool(self._cgroups and self._cgroups.memory)
         pids_cgroup = bool(self._cgroups and self._cgroups.pids)
         rlimits = _rlimits(limits, confined=self.confined, memory_cgroup=memory_cgroup, pids_cgroup=pids_cgroup)
+        preloaded: list[str] = []
         kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", f"{inside_conn}/kernel.json",
                       "--HistoryManager.hist_file=:memory:"]
         self._log = open(self._base / "kernel.log", "wb")
         if self.confined:
             env = self._environment(home=KERNEL_WORK, tmp="/tmp")
-            setup = self._base / "setup.json"
-            setup.write_text(json.dumps(self._setup_config(kernel_cmd, rlimits, env, json.dumps(info), work)))
-            os.chmod(setup, 0o600)
-            userns = ["--user", "--map-root-user"] if self._mode == "user" else []
-            cmd = ["unshare", *userns, "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
-                   "--mount-proc", "--propagation", "private", "--",
-                   sys.executable, "-I", "-S", "-c", _SETUP, str(setup)]
-
-            def preexec():  # unshare dies with the grader, and its --kill-child takes the namespace with it
-                import ctypes
-
-                ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
-
-            self._proc = subprocess.Popen(cmd, cwd="/", env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
-                                          stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                          start_new_session=True, preexec_fn=preexec)
-            self._kernel_pid = self._find_child(self._proc.pid)
+            shared, request = self._setup_config(kernel_cmd, rlimits, env, json.dumps(info))
+            template = _template(self._mode, shared, max(limits.startup_timeout_s, 120.0))
+            self._start_forked(template, request, work)
+            preloaded = template.loaded
             # The connection directory lives in the kernel's own size-limited /tmp; the grader reaches it
             # through the kernel's root (/proc/<pid>/root), which only the kernel's owner may follow.
             ipc_prefix = Path(f"/proc/{self._kernel_pid}/root{inside_conn}/k")
@@ -914,6 +1256,7 @@ class Sandbox:
             else f"RLIMIT_NPROC {limits.processes}" if self.confined else "not limited",
             "rlimits": rlimits,
             "limits": asdict(limits),
+            "preloaded": preloaded if self.confined else [],
         }
         self._connect(ipc_prefix, key)
         self._wait_ready()
@@ -938,9 +1281,10 @@ class Sandbox:
                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")},
         }
 
-    def _setup_config(self, kernel_cmd: list[str], rlimits: dict[str, int], env: dict, kernel_json: str,
-                      work: Path) -> dict:
-        """What _SETUP builds: the kernel's file system from an allow-list, and who the kernel becomes."""
+    def _setup_config(self, kernel_cmd: list[str], rlimits: dict[str, int], env: dict,
+                      kernel_json: str) -> tuple[dict, dict]:
+        """(What the template builds, shared by its kernels: the file system from an allow-list, the interpreter
+        and environment; what this kernel's request adds: its /tmp, hidden paths, files and identity)."""
         binds, symlinks = [], []
         for path in SYSTEM:  # /bin -> usr/bin on merged-/usr systems: the link, not a second copy
             if os.path.islink(path):
@@ -973,31 +1317,42 @@ class Sandbox:
                 continue
             self.hidden.append(str(path))
         pivot_root, capset, _ = _ARCH[platform.machine()]
-        cgroups = [str(d / "cgroup.procs") for d in self._cgroups.dirs] if self._cgroups is not None else []
-        return {
-            "newroot": str(self._base / "root"), "binds": binds, "symlinks": symlinks, "devices": list(DEVICES),
-            "hide_dirs": hide_dirs, "hide_files": hide_files, "tmp_mb": self.limits.disk_mb, "shm_mb": 64,
-            "work": str(work), "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,
-            "uid": NOBODY if self._mode == "root" else None,
-            "userns": self._mode == "user", "cgroups": cgroups, "rlimits": rlimits, "argv": kernel_cmd, "env": env,
-            "seccomp": _seccomp_program().hex(), "sys_pivot_root": pivot_root, "sys_capset": capset,
-        }
+        shared = {"binds": binds, "symlinks": symlinks, "devices": list(DEVICES), "userns": self._mode == "user",
+                  "python": sys.executable, "env": env, "sys_pivot_root": pivot_root}
+        request = {"binds": binds, "hide_dirs": hide_dirs, "hide_files": hide_files, "tmp_mb": self.limits.disk_mb,
+                   "shm_mb": 64, "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,
+                   "uid": NOBODY if self._mode == "root" else None, "rlimits": rlimits, "args": kernel_cmd[3:],
+                   "seccomp": _seccomp_program().hex(), "sys_capset": capset}
+        return shared, request
 
-    def _find_child(self, pid: int) -> int:
-        """The pid (here) of unshare's child: PID 1 of the namespace, which becomes the kernel."""
-        deadline = time.monotonic() + 10
-        path = Path(f"/proc/{pid}/task/{pid}/children")
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                children = path.read_text().split() if path.exists() else [
-                    e.name for e in Path("/proc").iterdir()
-                    if e.name.isdigit() and _parent_pid(e.name) == pid]
-                if children:
-                    return int(children[0])
-            if self._proc.poll() is not None:
-                raise SandboxError(f"the sandbox failed to start: {self._log_tail()}")
-            time.sleep(0.005)
-        raise SandboxError("the sandbox did not start its kernel within 10 s")
+    def _start_forked(self, template: _Template, request: dict, work: Path) -> None:
+        """Have `template` fork this sandbox's kernel; place it in its cgroups before it may go on."""
+        status_r, status_w = os.pipe()
+        go_r, go_w = os.pipe()
+        work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            try:
+                parent = template.spawn(request, [self._log.fileno(), status_w, go_r, work_fd],
+                                        self.limits.startup_timeout_s)
+            finally:
+                for fd in (status_w, go_r, work_fd):
+                    os.close(fd)
+            self._proc = _Forked(parent, status_r)
+            status_r = None
+            self._kernel_pid = _wait_for(lambda: (_children(parent) or [None])[0],
+                                         time.monotonic() + self.limits.startup_timeout_s, self.alive)
+            if self._kernel_pid is None:
+                raise SandboxError(f"the kernel failed to start: {self._log_tail()}")
+            for group in self._cgroups.dirs if self._cgroups is not None else []:
+                try:
+                    (group / "cgroup.procs").write_text(str(self._kernel_pid))
+                except OSError as exc:
+                    raise SandboxError(f"the kernel could not be placed in its cgroup {group}: {exc}") from None
+            os.write(go_w, b"go")
+        finally:
+            os.close(go_w)
+            if status_r is not None:
+                os.close(status_r)
 
     def _connect(self, ipc_prefix: Path, key: str) -> None:
         # The grader reads the kernel's sockets itself, under a byte budget (autograder.wire).

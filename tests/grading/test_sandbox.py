@@ -225,3 +225,53 @@ def test_fallback_without_confinement_still_runs_in_a_temp_dir():
         assert "ag-" in cwd and evaluate(box, "sorted(__import__('os').listdir('.'))") == "['submission.ipynb']"
         assert box.protections["memory"] and box.protections["rlimits"]["fsize"] > 0
     assert not Path(cwd.strip("'")).exists()
+
+
+@needs_confinement
+def test_kernels_are_forked_from_a_template_that_imported_the_libraries():
+    """Does a confined kernel start with NumPy, PyTorch and TensorFlow already imported (by the template it is
+    forked from), so that a setup cell's imports cost next to nothing, while it still sees only its own processes?"""
+    with Sandbox({}) as box:
+        assert {"numpy", "torch", "torch._dynamo", "tensorflow"} <= set(box.protections["preloaded"])
+        took = evaluate(box, "time.monotonic() - started",
+                        "import time\nstarted = time.monotonic()\nimport torch, torch._dynamo, tensorflow as tf")
+        assert float(took) < 1.0, took
+        assert evaluate(box, "(os.getpid(), [p for p in os.listdir('/proc') if p.isdigit()])", "import os") == \
+            "(1, ['1'])"
+
+
+@needs_confinement
+def test_nothing_one_kernel_changes_reaches_the_next_one_forked_from_the_same_template():
+    """One kernel changes what it got from the template (module attributes, the environment, files in /tmp and
+    /dev/shm); does the next kernel find the template's state instead, and a random state of its own?"""
+    change = ("import os, numpy, torch\nnumpy.leaked = torch.leaked = 'secret'\nos.environ['LEAKED'] = 'secret'\n"
+              "open('/tmp/leaked', 'w').write('secret')\nopen('/dev/shm/leaked', 'w').write('secret')\n")
+    check = ("(hasattr(numpy, 'leaked'), hasattr(torch, 'leaked'), 'LEAKED' in os.environ, "
+             "os.path.exists('/tmp/leaked'), os.path.exists('/dev/shm/leaked'))")
+    draw = "(float(numpy.random.random()), float(torch.rand(1)))"
+    with Sandbox({}) as first:
+        assert evaluate(first, check, change) == "(True, True, True, True, True)"
+        first_draw = evaluate(first, draw)
+    with Sandbox({}) as second:
+        assert evaluate(second, check, "import os, numpy, torch") == "(False, False, False, False, False)"
+        assert evaluate(second, draw) != first_draw
+
+
+@needs_confinement
+def test_a_template_that_died_is_started_again():
+    """Killed between two sandboxes (out of memory, say), is the template replaced, and the next kernel fine?"""
+    import os
+    import signal
+
+    from autograder import sandbox as module
+
+    with Sandbox({}) as box:
+        assert evaluate(box, "1 + 1") == "2"
+    templates = [t for t in module._templates.values() if t.owner == os.getpid()]
+    assert templates
+    for template in templates:
+        os.kill(template.proc.pid, signal.SIGKILL)
+        template.proc.wait(timeout=10)
+    with Sandbox({}) as box:
+        assert evaluate(box, "__import__('sys').modules['torch'].__name__") == "'torch'"
+    assert all(t.owner != os.getpid() or t.alive() for t in module._templates.values())
