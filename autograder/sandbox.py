@@ -924,7 +924,9 @@ def _is_under(path: Path, parent: Path) -> bool:
 #: What the template imports once, so that every kernel forked from it finds these modules loaded (the labs'
 #: setup cells import them: TensorFlow, PyTorch and torch._dynamo alone take about 5 s per kernel otherwise).
 #: torch._dynamo comes before TensorFlow, as in the labs (loaded after TensorFlow 2.21 it aborts the process).
-PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "torch", "torch._dynamo", "tensorflow", "tqdm.auto",
+#: Only modules whose import does not depend on running inside a kernel: not tqdm.auto (it picks its notebook
+#: or text bar when imported) nor ipywidgets (it registers its comm target with the kernel when imported).
+PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "torch", "torch._dynamo", "tensorflow",
            "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher")
 
 

@@ -238,6 +238,10 @@ def test_kernels_are_forked_from_a_template_that_imported_the_libraries():
         assert float(took) < 1.0, took
         assert evaluate(box, "(os.getpid(), [p for p in os.listdir('/proc') if p.isdigit()])", "import os") == \
             "(1, ['1'])"
+        # What decides at import whether it runs in a kernel does as in a kernel started plainly.
+        assert evaluate(box, "(tqdm.__mro__[1].__module__, plt.get_backend(), plt._REPL_DISPLAYHOOK.name)",
+                        "from tqdm.auto import tqdm\nimport matplotlib.pyplot as plt\nplt.figure()") == \
+            "('tqdm.notebook', 'Agg', 'IPYTHON')"
 
 
 @needs_confinement
