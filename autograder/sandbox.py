@@ -81,6 +81,10 @@ namespaces, the writable file systems and the identity below are its own:
   connection directory ``/tmp/.kernel`` live there; the grader reaches the
   sockets through ``/proc/<kernel pid>/root``) and ``/dev/shm`` (64 MB).
   They vanish with the namespace, so the host keeps nothing the kernel wrote;
+* the kernel's stdout and stderr (descriptors 1 and 2) are a pipe to its
+  parent, which copies at most ``LOG_BYTES`` (1 MB) of them into the log on
+  the host and reads and drops the rest; no descriptor of the kernel names a
+  file of the host;
 * as root the kernel runs as ``nobody`` (uid/gid 65534, no supplementary
   groups); as a user it stays root of its own user namespace, with the
   securebits that keep root from gaining capabilities locked. Either way:
@@ -159,6 +163,7 @@ ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch
 KERNEL_WORK, KERNEL_CONN = "/tmp/work", "/tmp/.kernel"
 KERNEL_DIRS = (KERNEL_WORK, KERNEL_CONN)
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+LOG_BYTES = 1 << 20  # of a confined kernel's stdout and stderr, what its log on the host keeps (the rest is read, dropped)
 PREFIX = "ag-"  # the grader's working directories: <tmp>/ag-*, each with an "owner" file
 #: (pivot_root, capset) syscall numbers, and the seccomp audit architecture, of the machines we know
 _ARCH = {"x86_64": (155, 126, 0xC000003E), "aarch64": (41, 91, 0xC00000B7)}
@@ -314,6 +319,8 @@ def become_kernel(req, go_r, work_fd):
     if os.read(go_r, 2) != b"go":  # the grader gave up on this kernel
         os._exit(71)
     os.close(go_r)
+    global message, request  # the template's loop variables: this kernel keeps no reference to its request
+    message = request = None
     mount(None, "/", None, REC | PRIVATE)
     held = [(dst, os.open(dst, os.O_PATH)) for _, dst in req["binds"] if private(dst)]
     mount("proc", "/proc", "proc", NOSUID | NODEV | NOEXEC)
@@ -334,7 +341,7 @@ def become_kernel(req, go_r, work_fd):
             shutil.copyfileobj(fin, fout)
     os.close(work_fd)
     with open(os.path.join(kernel_conn, "kernel.json"), "w") as f:
-        f.write(req["kernel_json"])
+        f.write(req.pop("kernel_json"))
     if uid is not None:
         for top in (kernel_work, kernel_conn):
             for base, dirs, files in os.walk(top):
@@ -377,9 +384,11 @@ def become_kernel(req, go_r, work_fd):
         fprog = ctypes.create_string_buffer(struct.pack("HxxxxxxP", len(program) // 8, ctypes.addressof(buf)))
         if libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:  # SECCOMP_MODE_FILTER
             fail("seccomp")
+    args = req["args"]
+    req.clear()
     code = 0
     try:  # what `python -m ipykernel_launcher <args>` does
-        sys.argv = ["ipykernel_launcher", *req["args"]]
+        sys.argv = ["ipykernel_launcher", *args]
         runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -404,15 +413,32 @@ def spawn(req, fds):
     control.close()
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    os.close(log_fd)
     if libc.unshare(CLONE) != 0:
         fail("unshare")
+    out_r, out_w = os.pipe()  # the kernel's stdout and stderr: copied to the log up to req["log_bytes"], no further
     pid = os.fork()
     if pid == 0:
-        os.close(status_w)
+        for fd in (status_w, log_fd, out_r):
+            os.close(fd)
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.close(out_w)
         become_kernel(req, go_r, work_fd)
-    os.close(go_r)
-    os.close(work_fd)
+    for fd in (go_r, work_fd, out_w):
+        os.close(fd)
+    left = req["log_bytes"]
+    while True:  # until every process of the kernel's namespace is gone (the kernel is its PID 1)
+        try:
+            chunk = os.read(out_r, 1 << 16)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        if left > 0:
+            os.write(log_fd, chunk[:left])
+            left -= len(chunk)
+            if left <= 0:
+                os.write(log_fd, b"\n[the kernel's further output was discarded]\n")
     while True:
         try:
             _, status = os.waitpid(pid, 0)
@@ -1324,6 +1350,7 @@ class Sandbox:
         request = {"binds": binds, "hide_dirs": hide_dirs, "hide_files": hide_files, "tmp_mb": self.limits.disk_mb,
                    "shm_mb": 64, "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,
                    "uid": NOBODY if self._mode == "root" else None, "rlimits": rlimits, "args": kernel_cmd[3:],
+                   "log_bytes": LOG_BYTES,
                    "seccomp": _seccomp_program().hex(), "sys_capset": capset}
         return shared, request
 

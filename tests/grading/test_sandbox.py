@@ -279,3 +279,20 @@ def test_a_template_that_died_is_started_again():
     with Sandbox({}) as box:
         assert evaluate(box, "__import__('sys').modules['torch'].__name__") == "'torch'"
     assert all(t.owner != os.getpid() or t.alive() for t in module._templates.values())
+
+
+@needs_confinement
+def test_what_the_kernel_writes_to_its_own_stdout_fills_at_most_a_bounded_log_on_the_host():
+    """Output written straight to the kernel's descriptors 1 and 2 (past IPython): does at most LOG_BYTES of it
+    reach the host's disk, the rest read and dropped, and does no descriptor of the kernel name a host file?"""
+    from autograder.sandbox import LOG_BYTES
+
+    code = ("import os\nfor _ in range(8):\n    os.write(1, b'x' * (1 << 20))\n    os.write(2, b'y' * (1 << 20))\n"
+            "def files():\n    out = set()\n    for fd in os.listdir('/proc/self/fd'):\n        try:\n"
+            "            out.add(os.readlink(f'/proc/self/fd/{fd}'))\n        except OSError:\n            pass\n"
+            "    return sorted(t for t in out if t.startswith('/'))\n")
+    with Sandbox({}) as box:
+        assert evaluate(box, "files()", code) == "['/dev/null']"
+        size = (box._base / "kernel.log").stat().st_size
+        assert LOG_BYTES <= size <= LOG_BYTES + 200, size
+        assert evaluate(box, "1 + 1") == "2"
