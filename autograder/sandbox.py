@@ -1247,7 +1247,16 @@ class Sandbox:
             env = self._environment(home=KERNEL_WORK, tmp="/tmp")
             shared, request = self._setup_config(kernel_cmd, rlimits, env, json.dumps(info))
             template = _template(self._mode, shared, max(limits.startup_timeout_s, 120.0))
-            self._start_forked(template, request, work)
+            try:
+                self._start_forked(template, request, work)
+            except SandboxError:
+                if template.alive():
+                    raise
+                # The template died (the machine's out-of-memory killer, say) just before or while forking:
+                # once more, from a fresh one.
+                self._discard_forked()
+                template = _template(self._mode, shared, max(limits.startup_timeout_s, 120.0))
+                self._start_forked(template, request, work)
             preloaded = template.loaded
             # The connection directory lives in the kernel's own size-limited /tmp; the grader reaches it
             # through the kernel's root (/proc/<pid>/root), which only the kernel's owner may follow.
@@ -1353,6 +1362,14 @@ class Sandbox:
                    "log_bytes": LOG_BYTES,
                    "seccomp": _seccomp_program().hex(), "sys_capset": capset}
         return shared, request
+
+    def _discard_forked(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=10)
+        self._proc = self._kernel_pid = None
 
     def _start_forked(self, template: _Template, request: dict, work: Path) -> None:
         """Have `template` fork this sandbox's kernel; place it in its cgroups before it may go on."""

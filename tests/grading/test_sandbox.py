@@ -296,3 +296,31 @@ def test_what_the_kernel_writes_to_its_own_stdout_fills_at_most_a_bounded_log_on
         size = (box._base / "kernel.log").stat().st_size
         assert LOG_BYTES <= size <= LOG_BYTES + 200, size
         assert evaluate(box, "1 + 1") == "2"
+
+
+@needs_confinement
+def test_a_template_that_dies_just_before_it_forks_is_replaced_at_once(monkeypatch):
+    """The template is killed after the sandbox has picked it and before it forks the kernel: does the sandbox
+    start from a fresh template instead of failing?"""
+    import os
+    import signal
+
+    from autograder import sandbox as module
+
+    with Sandbox({}) as box:  # a live template to pick
+        assert evaluate(box, "1 + 1") == "2"
+    picked = []
+    real = module._template
+
+    def pick_then_kill(*args, **kwargs):
+        template = real(*args, **kwargs)
+        if not picked:
+            os.kill(template.proc.pid, signal.SIGKILL)
+            template.proc.wait(timeout=10)
+        picked.append(template)
+        return template
+
+    monkeypatch.setattr(module, "_template", pick_then_kill)
+    with Sandbox({}) as box:
+        assert evaluate(box, "1 + 1") == "2"
+    assert len(picked) == 2 and picked[0] is not picked[1] and not picked[0].alive() and picked[1].alive()
