@@ -111,11 +111,12 @@ applies to what it allocates or writes itself.
 
 Leftovers: each sandbox's host folder ``<tmp>/ag-*`` names its grader (pid
 and start time, file ``owner``) and holds only the submission's copy and
-the log (a template's: its setup and log); cgroups are named ``autograder-<pid>-<start>-*``. What a
-grader killed with ``kill -9`` left is removed by `sweep` (run at the start
-of confined grading, by every batch task and at the start and end of a
-batch). Removal is iterative (`remove_tree`): no recursion, no symlink
-followed, any depth.
+the log (a template's: its setup, its root's mount point and its log);
+cgroups are named ``autograder-<pid>-<start>-*``. What a grader killed
+with ``kill -9`` left is removed by `sweep` (run at the start of confined
+grading, by every batch task and at the start and end of a batch).
+Removal is iterative (`remove_tree`): no recursion, no symlink followed, any
+depth.
 
 Fail closed: where neither mode works (not Linux, no util-linux, user
 namespaces disabled), `require_confinement` makes ``grade`` and
@@ -163,7 +164,7 @@ ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch
 KERNEL_WORK, KERNEL_CONN = "/tmp/work", "/tmp/.kernel"
 KERNEL_DIRS = (KERNEL_WORK, KERNEL_CONN)
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
-LOG_BYTES = 1 << 20  # of a confined kernel's stdout and stderr, what its log on the host keeps (the rest is read, dropped)
+LOG_BYTES = 1 << 20  # what the host's log keeps of a confined kernel's stdout and stderr (the rest is dropped)
 PREFIX = "ag-"  # the grader's working directories: <tmp>/ag-*, each with an "owner" file
 #: (pivot_root, capset) syscall numbers, and the seccomp audit architecture, of the machines we know
 _ARCH = {"x86_64": (155, 126, 0xC000003E), "aarch64": (41, 91, 0xC00000B7)}
@@ -249,10 +250,15 @@ mount("autograder-root", NR, "tmpfs", NOSUID | NODEV, "size=4m,nr_inodes=4096,mo
 for link, target in cfg["symlinks"]:
     os.makedirs(os.path.dirname(NR + link), exist_ok=True)
     os.symlink(target, NR + link)
-for src, dst in cfg["binds"]:
-    if not private(dst):
+
+
+def place(binds):
+    for src, dst in binds:
         make_target(NR + dst, os.path.isdir(src))
         bind_ro(src, NR + dst)
+
+
+place([b for b in cfg["binds"] if not private(b[1])])
 for dev in cfg["devices"]:
     make_target(NR + dev, False)
     mount(dev, NR + dev, None, BIND)
@@ -270,10 +276,7 @@ os.makedirs(NR + "/tmp", exist_ok=True)
 mount("autograder-tmp", NR + "/tmp", "tmpfs", NOSUID | NODEV, "size=64m,nr_inodes=65536,mode=1777")
 mount("autograder-shm", NR + "/dev/shm", "tmpfs", NOSUID | NODEV, "size=4m,nr_inodes=1024,mode=1777")
 # An interpreter or course that lives under /tmp (a checkout in /tmp/...) is bound onto the private /tmp.
-for src, dst in cfg["binds"]:
-    if private(dst):
-        make_target(NR + dst, os.path.isdir(src))
-        bind_ro(src, NR + dst)
+place([b for b in cfg["binds"] if private(b[1])])
 if cfg["userns"]:  # no nested user namespaces below this one (the counter is per user namespace)
     try:
         with open(NR + "/proc/sys/user/max_user_namespaces", "w") as f:
@@ -732,7 +735,8 @@ def private_dir() -> Path:
 
 _swept = False
 _OURS = re.compile(rf"^{PREFIX}[a-z0-9_]{{8}}$")  # tempfile.mkdtemp(prefix=PREFIX)
-_LAYOUT = {"owner", "work", "conn", "root", "tmp", "kernel.log", "setup.json", "template.log",  # what a sandbox folder holds
+_LAYOUT = {"owner", "work", "conn", "tmp", "kernel.log",  # what a sandbox folder holds
+           "root", "setup.json", "template.log",  # a template's
            "source", "submission"}  # and a batch task's (autograder.batch.grade_task)
 
 
@@ -957,8 +961,13 @@ PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "torch", "torch._dynamo",
 
 
 def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (from /proc/<pid>/task/<pid>/children, or, where the kernel was built
+    without that file, by scanning /proc for processes whose parent is `pid`)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
     with contextlib.suppress(OSError, ValueError):
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        if path.exists():
+            return [int(p) for p in path.read_text().split()]
+        return [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit() and _parent_pid(e.name) == pid]
     return []
 
 
@@ -1222,7 +1231,6 @@ class Sandbox:
         work, conn = self._base / "work", self._base / "conn"
         work.mkdir()
         conn.mkdir(mode=0o700)
-        (self._base / "root").mkdir(mode=0o700)
         for name, content in self._files.items():
             target = work / Path(name).name
             if isinstance(content, (bytes, bytearray)):
@@ -1240,13 +1248,13 @@ class Sandbox:
         pids_cgroup = bool(self._cgroups and self._cgroups.pids)
         rlimits = _rlimits(limits, confined=self.confined, memory_cgroup=memory_cgroup, pids_cgroup=pids_cgroup)
         preloaded: list[str] = []
-        kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", f"{inside_conn}/kernel.json",
-                      "--HistoryManager.hist_file=:memory:"]
+        kernel_args = ["-f", f"{inside_conn}/kernel.json", "--HistoryManager.hist_file=:memory:"]
         self._log = open(self._base / "kernel.log", "wb")
         if self.confined:
             env = self._environment(home=KERNEL_WORK, tmp="/tmp")
-            shared, request = self._setup_config(kernel_cmd, rlimits, env, json.dumps(info))
-            template = _template(self._mode, shared, max(limits.startup_timeout_s, 120.0))
+            shared, request = self._setup_config(kernel_args, rlimits, env, json.dumps(info))
+            template_timeout = max(limits.startup_timeout_s, 120.0)  # its imports take seconds, more under load
+            template = _template(self._mode, shared, template_timeout)
             try:
                 self._start_forked(template, request, work)
             except SandboxError:
@@ -1254,8 +1262,9 @@ class Sandbox:
                     raise
                 # The template died (the machine's out-of-memory killer, say) just before or while forking:
                 # once more, from a fresh one.
-                self._discard_forked()
-                template = _template(self._mode, shared, max(limits.startup_timeout_s, 120.0))
+                self.kill()
+                self._proc = self._kernel_pid = None
+                template = _template(self._mode, shared, template_timeout)
                 self._start_forked(template, request, work)
             preloaded = template.loaded
             # The connection directory lives in the kernel's own size-limited /tmp; the grader reaches it
@@ -1270,7 +1279,8 @@ class Sandbox:
             def preexec():
                 _set_rlimits(rlimits)
 
-            self._proc = subprocess.Popen(kernel_cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+            self._proc = subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", *kernel_args], cwd=work,
+                                          env=env, stdin=subprocess.DEVNULL, stdout=self._log,
                                           stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
             self._kernel_pid = self._proc.pid
             ipc_prefix = conn / "k"
@@ -1293,7 +1303,7 @@ class Sandbox:
             else f"RLIMIT_NPROC {limits.processes}" if self.confined else "not limited",
             "rlimits": rlimits,
             "limits": asdict(limits),
-            "preloaded": preloaded if self.confined else [],
+            "preloaded": preloaded,
         }
         self._connect(ipc_prefix, key)
         self._wait_ready()
@@ -1318,7 +1328,7 @@ class Sandbox:
                 "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")},
         }
 
-    def _setup_config(self, kernel_cmd: list[str], rlimits: dict[str, int], env: dict,
+    def _setup_config(self, kernel_args: list[str], rlimits: dict[str, int], env: dict,
                       kernel_json: str) -> tuple[dict, dict]:
         """(What the template builds, shared by its kernels: the file system from an allow-list, the interpreter
         and environment; what this kernel's request adds: its /tmp, hidden paths, files and identity)."""
@@ -1358,18 +1368,9 @@ class Sandbox:
                   "python": sys.executable, "env": env, "sys_pivot_root": pivot_root}
         request = {"binds": binds, "hide_dirs": hide_dirs, "hide_files": hide_files, "tmp_mb": self.limits.disk_mb,
                    "shm_mb": 64, "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,
-                   "uid": NOBODY if self._mode == "root" else None, "rlimits": rlimits, "args": kernel_cmd[3:],
-                   "log_bytes": LOG_BYTES,
-                   "seccomp": _seccomp_program().hex(), "sys_capset": capset}
+                   "uid": NOBODY if self._mode == "root" else None, "rlimits": rlimits, "args": kernel_args,
+                   "log_bytes": LOG_BYTES, "seccomp": _seccomp_program().hex(), "sys_capset": capset}
         return shared, request
-
-    def _discard_forked(self) -> None:
-        if self._proc is not None:
-            with contextlib.suppress(OSError):
-                self._proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=10)
-        self._proc = self._kernel_pid = None
 
     def _start_forked(self, template: _Template, request: dict, work: Path) -> None:
         """Have `template` fork this sandbox's kernel; place it in its cgroups before it may go on."""
