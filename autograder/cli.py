@@ -111,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade every submission of one or more labs in parallel and write nbgrader's gradebook",
         description="Grade every submitted/<student>/LAB/LAB.ipynb of an nbgrader course directory, for each LAB "
         "named, on one set of Dask workers (local processes, or an existing cluster with --scheduler) and record "
-        "the grades in gradebook.db and autograded/, so `nbgrader generate_feedback` and `nbgrader export` work as usual. Resumable: run it again "
-        "after an interruption and it grades only the submissions without a complete grade.",
+        "the grades in gradebook.db and autograded/, so `nbgrader generate_feedback` and `nbgrader export` work "
+        "as usual. Resumable: run it again after an interruption and it grades only the submissions without a "
+        "complete grade.",
         epilog="example: python -m autograder autograde 01_perceptron --course-dir ~/course --workers 2\n"
         "         python -m autograder autograde 01_perceptron 02_dense_networks --workers 2\n"
         "         python -m autograder autograde 01_perceptron --scheduler tcp://10.0.0.5:8786",

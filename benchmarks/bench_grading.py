@@ -412,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         "\"ours per submission\" is grade_notebook's time on its worker; \"plain\" is nbclient running the same "
         "notebooks with no grading; one `grade` call is `python -m autograder grade LAB <solution> --json`, "
         "start-up included, against a plain run of that notebook.", "",
-        *lines, "", "## Scores", "", *score_lines, "", "## Targets", "", *(f"- {f}" for f in findings), "", "## Machine", "", *machine(), "",
+        *lines, "", "## Scores", "", *score_lines, "", "## Targets", "", *(f"- {f}" for f in findings), "",
+        "## Machine", "", *machine(), "",
     ]
     text = "\n".join(report)
     print(text)
