@@ -45,6 +45,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import re
 import secrets
 import sys
 import threading
@@ -429,6 +430,25 @@ def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, i
         return
 
 
+def unsendable_text(source: str) -> str | None:
+    """Why `source` cannot be sent to a kernel, or None when it can.
+
+    Kernel messages are UTF-8; a lone surrogate (U+D800 to U+DFFF, which a notebook's JSON can hold as
+    ``"\\ud800"`` but no text encoding can) is not text. Sent anyway, jupyter_client's packer raises, or
+    (U+DC80 to U+DCFF) passes raw invalid bytes to the kernel.
+    """
+    found = _SURROGATE.search(source)
+    if found is None:
+        return None
+    line = source.count("\n", 0, found.start()) + 1
+    column = found.start() - (source.rfind("\n", 0, found.start()) + 1) + 1
+    return (f"line {line}, column {column} holds a lone surrogate (U+{ord(found.group()):04X}), which is not valid "
+            "text: delete that character (it usually comes from a bad copy and paste) and submit again")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _redefine_helpers(sandbox: Sandbox, suite: Suite, limits: Limits, errors: list[str]):
     """Run the locked cells' function definitions again, so a later cell cannot swap a given helper."""
     code = "\n\n".join(c.definitions for c in suite.locked if c.definitions)
@@ -457,6 +477,10 @@ def _execute_cells(sandbox: Sandbox, code: list[tuple[str, str]], skip: set[int]
                           f"{label} and the cells after it were not run")
             return None
         timeout = min(limits.cell_timeout_s, left)
+        unsendable = unsendable_text(source)
+        if unsendable:  # a kernel message must be valid UTF-8: the cell errors here, the notebook goes on
+            errors.append(f"{label}: not run: {unsendable}")
+            continue
         try:
             result = sandbox.execute(source, timeout=timeout)
         except KernelDied as exc:
