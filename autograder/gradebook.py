@@ -35,6 +35,8 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output, new_raw_cell
 from traitlets.config import Config
 
+from autograder import markup
+
 MARKER = "autograder"  # key of the autograded notebook's metadata that marks a finished grade
 MAX_READ_BYTES = 20 * 1024 * 1024  # larger submissions are graded, but not copied into feedback
 MAX_MESSAGE_CHARS = 2000
@@ -287,25 +289,78 @@ def _marker(path: Path) -> dict:
 
 
 def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookNode) -> None:
-    """Commit one submission's grades in one transaction, then write its autograded notebook atomically.
+    """Record one submission: its gradebook rows and its autograded notebook, together or not at all.
 
-    Every string of the result is made storable first (`clean`): whatever a submission put into a
-    message, the database and the notebook get valid, printable UTF-8.
+    Every string of the result and of the submitted cells is made storable first (`clean`, `clean_notebook`):
+    whatever a submission holds (lone surrogates, control characters), the database and the notebook get valid
+    UTF-8. Everything that can fail on the submission's content (building and serialising the notebook, writing
+    it to disk) happens before the gradebook transaction: the files are written as fsynced temporary files beside
+    their final names, the transaction commits, and only renames in one folder remain. A failure before the
+    commit leaves the gradebook and the folder as they were; a rename that fails after it withdraws the new
+    scores (`_withdraw`); a kill between the two leaves the old marker, so `completed` grades the student again.
+    A student id that is not valid UTF-8 (a folder name of raw bytes) cannot be stored by nbgrader: CourseError.
     """
+    if not _storable(graded.student):
+        raise CourseError(f"the student folder name {graded.student.encode('utf-8', 'surrogateescape')!r} is not "
+                          "valid UTF-8, which nbgrader's gradebook cannot store: rename the folder under submitted/ "
+                          "(e.g. to plain ASCII) and run again")
     graded = dataclasses.replace(graded, result=clean(graded.result))
-    submitted = read_submission(course.submitted(graded.student, lab))
+    submitted = clean_notebook(read_submission(course.submitted(graded.student, lab)))
     autograded = autograded_notebook(release, submitted, graded)
-    with course.gradebook() as gb:
-        _commit(gb, lab, graded, autograded, course.config)
+    notebook = nbformat.writes(autograded).encode("utf-8")
     folder = course.autograded(graded.student, lab).parent
     folder.mkdir(parents=True, exist_ok=True)
+    files = {folder / f"{lab}.ipynb": notebook}
     stamp = course.submitted(graded.student, lab).parent / "timestamp.txt"
     if stamp.is_file():
-        _atomic_write(folder / "timestamp.txt", stamp.read_bytes())
-    _atomic_write(folder / f"{lab}.ipynb", nbformat.writes(autograded).encode())
+        files[folder / "timestamp.txt"] = stamp.read_bytes()
+    staged = []
+    try:
+        for path, data in files.items():
+            staged.append((_stage(path, data), path))
+        with course.gradebook() as gb:
+            _commit(gb, lab, graded, autograded, course.config)
+        try:
+            for tmp, path in sorted(staged, key=lambda item: item[1].suffix == ".ipynb"):  # the marker last
+                os.replace(tmp, path)
+        except BaseException:
+            _withdraw(course, lab, graded.student)
+            raise
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _withdraw(course: Course, lab: str, student: str) -> None:
+    """Clear the auto scores of `student`'s `lab` just committed (their notebook could not be written): the
+    gradebook then holds no grade the files do not show, and `completed` grades them again. Best effort."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        with course.gradebook() as gb:
+            try:
+                submission = gb.find_submission_notebook(lab, lab, student)
+            except MissingEntry:
+                return
+            for grade in submission.grades:
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+            gb.db.commit()
+    except Exception:  # noqa: BLE001 - the record's own error is the one to report
+        pass
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+_UNPRINTABLE_SOURCE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def clean(value, limit: int = 20_000):
@@ -320,7 +375,34 @@ def clean(value, limit: int = 20_000):
     return value
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def clean_source(text: str) -> str:
+    """A cell's source made storable: lone surrogates and control characters (but tabs and line ends) and
+    bidirectional overrides become U+FFFD; nothing is cut (the cell is the student's work)."""
+    return _UNPRINTABLE_SOURCE.sub("\ufffd", text)
+
+
+def clean_notebook(nb: nbformat.NotebookNode | None) -> nbformat.NotebookNode | None:
+    """A copy of a submitted notebook whose cells can be written whatever they held: sources cleaned
+    (`clean_source`), every other string of a cell (type, id, metadata, outputs) cleaned (`clean`)."""
+    if nb is None:
+        return None
+    cells = []
+    for cell in nb.get("cells", []):
+        if not isinstance(cell, dict):
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        fresh = clean({k: v for k, v in cell.items() if k != "source"}, MAX_READ_BYTES)
+        fresh["source"] = clean_source(source) if isinstance(source, str) else ""
+        cells.append(fresh)
+    out = nbformat.from_dict({k: clean(v) for k, v in nb.items() if k != "cells"})
+    out.cells = [nbformat.from_dict(c) for c in cells]
+    return out
+
+
+def _stage(path: Path, data: bytes) -> str:
+    """Write `data` to a fsynced temporary file beside `path`; return its name (os.replace it onto `path`)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -328,6 +410,15 @@ def _atomic_write(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = _stage(path, data)
+    try:
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -488,6 +579,7 @@ def autograded_notebook(release: nbformat.NotebookNode, submitted: nbformat.Note
         "graded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     nb.cells = [new_markdown_cell(summary_markdown(graded))] + cells
+    markup.clean_notebook(nb)  # student Markdown and outputs made safe for the instructor's browser; never signed
     seen = set()
     for cell in nb.cells:
         cell_id = cell.get("id")
