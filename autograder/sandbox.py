@@ -164,6 +164,7 @@ ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch
 KERNEL_WORK, KERNEL_CONN = "/tmp/work", "/tmp/.kernel"
 KERNEL_DIRS = (KERNEL_WORK, KERNEL_CONN)
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+MEMORY_WATCH_S = 0.05  # how often the grader measures a submission's memory where no memory cgroup bounds it
 LOG_BYTES = 1 << 20  # what the host's log keeps of a confined kernel's stdout and stderr (the rest is dropped)
 PREFIX = "ag-"  # the grader's working directories: <tmp>/ag-*, each with an "owner" file
 #: (pivot_root, capset) syscall numbers, and the seccomp audit architecture, of the machines we know
@@ -894,6 +895,18 @@ class _Cgroups:
                     (self.memory / "memory.limit_in_bytes").read_text()) - (1 << 20)
         return False
 
+    def oom_kills(self) -> int:
+        """How many processes the cgroup's out-of-memory killer has killed (0 where the count is not kept)."""
+        if self.memory is None:
+            return 0
+        for name in ("memory.events", "memory.oom_control"):
+            with contextlib.suppress(OSError, ValueError):
+                for line in (self.memory / name).read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        return 0
+
     def remove(self) -> None:
         for d in self.dirs:
             for _ in range(50):
@@ -978,6 +991,63 @@ def _innermost_pid(pid: int) -> int | None:
             if line.startswith("NSpid:"):
                 return int(line.split()[-1])
     return None
+
+
+def _tree(pid: int, most: int = 4096) -> list[int]:
+    """`pid` and its descendants (the children of each of their threads), at most `most` of them.
+
+    A process whose parent exits is reparented to the kernel (PID 1 of its namespace) or to a subreaper
+    below it, so every process of a confined submission is in the kernel's tree.
+    """
+    found, todo, seen = [], [pid], {pid}
+    while todo and len(found) < most:
+        p = todo.pop()
+        found.append(p)
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            with contextlib.suppress(OSError, ValueError):
+                for child in Path(f"/proc/{p}/task/{tid}/children").read_text().split():
+                    if int(child) not in seen:
+                        seen.add(int(child))
+                        todo.append(int(child))
+    return found
+
+
+def _resident_kb(pid: int) -> int:
+    """What `pid` holds that may be its own, in kB: resident anonymous and shared memory and swap (RssAnon +
+    RssShmem + VmSwap of /proc/<pid>/status; kernel counters, cheap to read). Counts in full the pages it
+    shares with other processes (the template, its parent or children), so it is never less than its
+    `_proportional_kb`; 0 when the process is gone."""
+    total = 0
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssShmem", "VmSwap"):
+                total += int(value.split()[0])
+    return total
+
+
+def _proportional_kb(pid: int) -> int:
+    """The memory `pid` holds, in kB, each page shared with n processes counted as 1/n: Pss_Anon + Pss_Shmem +
+    SwapPss of /proc/<pid>/smaps_rollup (the kernel walks the page tables: milliseconds for a kernel with the
+    libraries loaded). Files mapped from disk (the libraries' code: page cache, shared with the machine) are
+    not counted. Falls back to `_resident_kb` where smaps_rollup cannot be read."""
+    fields = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            key, _, value = line.partition(":")
+            with contextlib.suppress(ValueError, IndexError):
+                fields[key] = int(value.split()[0])
+    except OSError:
+        return _resident_kb(pid)
+    if "Pss" not in fields:
+        return _resident_kb(pid)
+    # Before Linux 5.8 there is no split: all of it, files included.
+    held = fields["Pss_Anon"] + fields.get("Pss_Shmem", 0) if "Pss_Anon" in fields else fields["Pss"]
+    return held + fields.get("SwapPss", 0)
 
 
 def _wait_for(find, deadline: float, alive) -> int | None:
@@ -1205,6 +1275,9 @@ class Sandbox:
         self._early_reply: dict | None = None
         self.byte_budget = byte_budget  # autograder.wire.Budget shared by a submission's kernels, or None
         self.violation: str | None = None  # why the grader stopped reading the kernel (it is killed then)
+        self._memory_reason: str | None = None  # set when the memory watch killed the kernel
+        self._watch_stop = threading.Event()
+        self._watch: threading.Thread | None = None
         self.hidden: list[str] = []
         self.protections: dict = {}
 
@@ -1298,7 +1371,8 @@ class Sandbox:
             "seccomp": bool(self.confined and _seccomp_program()),
             "hidden_paths": self.hidden,
             "memory": f"{self._cgroups.kind} {limits.memory_mb} MB" if memory_cgroup
-            else f"RLIMIT_AS {limits.memory_mb + 4096} MB",
+            else f"watch {limits.memory_mb} MB (all the submission's processes, every {MEMORY_WATCH_S * 1000:g} ms) "
+                 f"and RLIMIT_AS {limits.memory_mb + 4096} MB per process",
             "processes": f"pids cgroup {limits.processes}" if pids_cgroup
             else f"RLIMIT_NPROC {limits.processes}" if self.confined else "not limited",
             "rlimits": rlimits,
@@ -1307,6 +1381,7 @@ class Sandbox:
         }
         self._connect(ipc_prefix, key)
         self._wait_ready()
+        self._start_watch(memory_cgroup)
 
     def _environment(self, *, home: str, tmp: str) -> dict[str, str]:
         bin_dir = str(Path(sys.executable).parent)
@@ -1427,6 +1502,61 @@ class Sandbox:
         if reply is None:
             raise SandboxError(f"the kernel did not answer within {self.limits.startup_timeout_s:g} s: {self._log_tail()}")
 
+    def _start_watch(self, memory_cgroup: bool) -> None:
+        """Start the thread that kills the kernel, and with it every process of the submission, once they hold
+        more than ``Limits.memory_mb`` together (see "Memory" in the module's notes)."""
+        self._watch_stop = threading.Event()  # a fresh one: a retried start has set the first
+        if memory_cgroup:
+            target, args = self._watch_cgroup, ()
+        else:  # the fresh kernel, before any code of the submission: its share of the template's libraries
+            baseline = sum(_proportional_kb(p) for p in _tree(self._kernel_pid))
+            self.protections["memory_baseline_mb"] = baseline >> 10
+            target, args = self._watch_processes, (baseline,)
+        self._watch = threading.Thread(target=target, args=args, name="sandbox-memory", daemon=True)
+        self._watch.start()
+
+    def _kernel_is_ours(self) -> bool:
+        """Whether `_kernel_pid` is still this sandbox's kernel (safe to call from the watch thread)."""
+        if self.confined:  # still the child of its parent: not a reused pid (the parent reaps it)
+            return self._kernel_pid is not None and _parent_pid(self._kernel_pid) == self._proc.pid
+        return self._proc.poll() is None
+
+    def _watch_processes(self, baseline_kb: int) -> None:
+        limit_kb = self.limits.memory_mb << 10
+        while not self._watch_stop.wait(MEMORY_WATCH_S):
+            if not self._kernel_is_ours():
+                return
+            pids = _tree(self._kernel_pid)
+            if sum(_resident_kb(p) for p in pids) - baseline_kb <= limit_kb:
+                continue  # the full count is never below the proportional one: no page tables walked
+            held_kb = sum(_proportional_kb(p) for p in pids) - baseline_kb
+            if held_kb > limit_kb:
+                self._end_for_memory(f"it ran out of memory (its processes held {held_kb >> 10} MB; "
+                                     f"limit {self.limits.memory_mb} MB)", pids)
+                return
+
+    def _watch_cgroup(self) -> None:
+        # The cgroup's out-of-memory killer may end one child only: the whole submission ends, as without one.
+        while not self._watch_stop.wait(2 * MEMORY_WATCH_S):
+            if not self._kernel_is_ours():
+                return
+            if self._cgroups.oom_kills():
+                self._end_for_memory(f"it ran out of memory (limit {self.limits.memory_mb} MB)", [])
+                return
+
+    def _end_for_memory(self, reason: str, pids: list[int]) -> None:
+        if self._watch_stop.is_set() or not self._kernel_is_ours():
+            return
+        self._memory_reason = reason
+        with contextlib.suppress(OSError):
+            os.kill(self._kernel_pid, signal.SIGKILL)  # confined: PID 1 of its namespace, so every process goes
+        if not self.confined:  # its process group, and the processes that left it
+            with contextlib.suppress(OSError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
     def _log_tail(self) -> str:
         try:
             text = (self._base / "kernel.log").read_bytes()[-2000:].decode(errors="replace")
@@ -1444,6 +1574,8 @@ class Sandbox:
             return "it never started"
         if self.violation:
             return self.violation
+        if self._memory_reason:
+            return self._memory_reason
         rc = self._proc.poll()
         if self._cgroups is not None and self._cgroups.oom_killed():
             return f"it ran out of memory (limit {self.limits.memory_mb} MB)"
@@ -1588,6 +1720,7 @@ class Sandbox:
     # -------------------------------------------------------------- teardown
     def kill(self) -> None:
         """Kill the kernel and every process of the submission (idempotent)."""
+        self._watch_stop.set()
         proc = self._proc
         if proc is None:
             return
@@ -1615,6 +1748,8 @@ class Sandbox:
             return
         self.kill()
         self._closed = True
+        if self._watch is not None and self._watch is not threading.current_thread():
+            self._watch.join(timeout=5)
         if self._socket is not None:
             self._socket.close()
         if self._log is not None:
