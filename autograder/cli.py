@@ -65,6 +65,24 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collect(args: argparse.Namespace) -> int:
+    from autograder.collect import main as collect_main
+
+    return collect_main(args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from autograder.export import main as export_main
+
+    return export_main(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from autograder.report import main as report_main
+
+    return report_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
@@ -136,6 +154,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unconfined", action="store_true",
                    help="grade even where the kernel cannot be confined (prints what is not enforced)")
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser(
+        "collect",
+        help="copy each student's notebook of a lab from an LMS download into submitted/<student>/<lab>/",
+        description="Read an LMS download (the zip, or the folder it was unpacked into) and write each student's "
+        "latest notebook of LAB to submitted/<student>/LAB/LAB.ipynb, the student id being the LMS's user id. "
+        "Resubmission and copy suffixes (-1, ' (1)', 'Copy of ') are understood; every file not collected is "
+        "listed with its reason. A rerun is safe: identical files are left alone, a changed one is backed up "
+        "to collect-backup/ before it is replaced. Exit 1 when nothing was collected, 2 when the command refuses.",
+        epilog="example: python -m autograder collect 05_minibatch_sgd downloaded/submissions.zip --course-dir .\n"
+        "         python -m autograder collect 05_minibatch_sgd downloaded/moodle/ --lms moodle",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("lab", metavar="LAB", help="the lab, e.g. 05_minibatch_sgd (its notebook is LAB.ipynb)")
+    p.add_argument("source", metavar="ZIP_OR_DIR", help="the LMS's download: a zip file or an unpacked folder")
+    p.add_argument("--lms", choices=("canvas", "moodle", "generic"), default="canvas",
+                   help="how the download names files: canvas (lastname_12345_67890_file), moodle (Full "
+                   "Name_12345_assignsubmission_file_/file) or generic (<student>/<file>); default: canvas")
+    p.add_argument("--course-dir", default=".", metavar="DIR",
+                   help="nbgrader course directory holding nbgrader_config.py (default: .)")
+    p.set_defaults(func=_collect)
+
+    p = sub.add_parser(
+        "export",
+        help="write the labs' grades as Canvas's gradebook CSV (and a wide CSV) from gradebook.db",
+        description="Fill Canvas's gradebook CSV (Student, ID, SIS User ID, SIS Login ID, Section, then one column "
+        "per LAB, with Canvas's Points Possible row) from the course's gradebook.db, matching students on "
+        "Canvas's ID column (the id collect gives them). A student without a graded submission gets an empty "
+        "cell, not 0. With --roster (Canvas: Grades > Export), the rows are the roster's, and the students with a "
+        "grade who are not in the roster are listed on stderr and in <out>-report.txt.",
+        epilog="example: python -m autograder export 01_perceptron 02_dense_networks --course-dir . "
+        "--roster canvas_export.csv --out grades.csv --wide wide.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("labs", nargs="+", metavar="LAB", help="the labs to export, one column each")
+    p.add_argument("--course-dir", default=".", metavar="DIR",
+                   help="nbgrader course directory holding nbgrader_config.py and gradebook.db (default: .)")
+    p.add_argument("--roster", metavar="CSV", help="Canvas's gradebook export: its students and columns are used")
+    p.add_argument("--out", metavar="CSV", help="the Canvas CSV to write (default: DIR/grades.csv)")
+    p.add_argument("--wide", metavar="CSV", help="also write one row per student, a column per lab and per test")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser(
+        "report",
+        help="write one self-contained HTML class report (and a CSV of its numbers) from gradebook.db",
+        description="Summarise the class for each LAB: score distribution, pass rate of every test, the most "
+        "common failure messages per test (numbers masked), students not graded with the reason, grading time. "
+        "One HTML file with inline plots (it opens without a network) and a CSV of the same numbers beside it.",
+        epilog="example: python -m autograder report 01_perceptron 02_dense_networks --course-dir . "
+        "--out report.html",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("labs", nargs="+", metavar="LAB", help="the labs to report on")
+    p.add_argument("--course-dir", default=".", metavar="DIR",
+                   help="nbgrader course directory holding nbgrader_config.py and gradebook.db (default: .)")
+    p.add_argument("--out", metavar="HTML", help="the report to write (default: DIR/report.html; the CSV beside it)")
+    p.set_defaults(func=_report)
     return parser
 
 

@@ -365,7 +365,8 @@ def _place(course, lab: str, student: str, data: bytes, mtime: float, stamp: str
     return "new"
 
 
-def print_outcome(outcome: Outcome, source: Path, lms: str, out=sys.stdout) -> None:
+def print_outcome(outcome: Outcome, source: Path, lms: str, out=None) -> None:
+    out = out or sys.stdout
     collected = outcome.collected
     print(f"collect {outcome.lab} from {source} ({lms} names): {len(collected)} student(s) collected "
           f"({outcome.count('new')} new, {outcome.count('unchanged')} unchanged, {outcome.count('replaced')} "
