@@ -14,10 +14,14 @@ Values that are not plain data stay here in a registry and travel as
 
 ``use_reference`` puts a stand-in under the notebook's name: calling it sends
 the arguments to the grader as an ``input_request`` on the stdin channel
-(`autograder.remote.RemoteStudent.use_reference`); the grader runs the
-reference there and answers with an ``input_reply`` (or asks this kernel to
-call a function passed as an argument, and waits for the result the same
-way). The reference's code never enters the kernel.
+(prompt: prefix + ``"ref <token>\n"`` + JSON; see
+`autograder.remote.RemoteStudent.use_reference`); the grader has the
+reference run in its reference worker and answers with an ``input_reply``
+(or asks this kernel to call a function passed as an argument, and waits for
+the result the same way: prefix + ``"return\n"`` or ``"raise\n"`` + JSON).
+Functions passed to a reference travel by name only when they are one of the
+grader's pure functions (``pure``); any other stays here as a handle and is
+called back here. The reference's code never enters the kernel.
 
 Nothing here is trusted by the grader: a submission can replace or break this
 helper, which can only make its own answers wrong or missing. The helper
@@ -26,7 +30,7 @@ runs, so honest code that rebinds ``json`` or ``print`` does not disturb it.
 """
 
 
-def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference:"):
+def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference:", pure=()):
     """Put the call helper into ``shell.user_ns[name]`` (hidden from ``%who``)."""
     import base64
     import builtins
@@ -101,14 +105,41 @@ def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference
             out["scalar"] = True
         return out
 
+    real_mro = type.__dict__["__mro__"].__get__  # a class's own MRO (a metaclass cannot stand in for it)
+
+    def tensor_classes():
+        """{framework: its tensor classes} of the frameworks loaded now (the real classes, from the modules)."""
+        found = {}
+        with catch_warnings():
+            simplefilter("ignore")
+            try:
+                torch, tf, keras = (sys.modules.get(m) for m in ("torch", "tensorflow", "keras"))
+                if torch is not None:
+                    found["torch"] = (torch.Tensor,)
+                if tf is not None:
+                    found["tensorflow"] = (tf.Tensor, tf.Variable)
+                if keras is not None:  # Keras 3 variables: the backend decides
+                    backend = "torch" if keras.config.backend() == "torch" else "tensorflow"
+                    found[backend] = found.get(backend, ()) + (keras.Variable,)
+            except Exception:
+                pass
+        return found
+
+    # Taken now, before the submission runs (the template preloaded the frameworks); one loaded later is
+    # taken when first seen. The framework of a value is decided by the identity of these classes in the
+    # MRO of its type, never by a name (``__module__``, ``__qualname__``) that a class can claim.
+    known_classes = tensor_classes()
+
     def framework_of(x):
-        root = (getattr_(type_(x), "__module__", "") or "").partition(".")[0]
-        if root == "torch":
-            torch = sys.modules.get("torch")
-            if torch is not None and isinstance_(x, torch.Tensor):
-                return "torch"
-        if root in ("tensorflow", "keras", "tf_keras") and callable_(getattr_(x, "numpy", None)) and hasattr(x, "dtype"):
-            return "tensorflow"
+        if len_(known_classes) < 3:
+            for framework, classes in tensor_classes().items():
+                known_classes.setdefault(framework, classes)
+        mro = real_mro(type_(x))
+        for framework, classes in known_classes.items():
+            for cls in classes:
+                for c in mro:
+                    if c is cls:
+                        return framework
         return None
 
     def encode(x, depth=0):
@@ -146,14 +177,12 @@ def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference
         return keep(x)
 
     def callable_marker(x):
-        """{"__callable__": "numpy.tanh"} when `x` is a function of an allowed module, else None."""
-        name = getattr_(x, "__name__", None)
-        if type_(name) is not str_ or name.startswith("_"):
-            return None
-        for module in callable_modules:
+        """{"__callable__": "numpy.tanh"} when `x` is one of the grader's pure functions, else None."""
+        for qualname in pure:
+            module, _, attr = qualname.rpartition(".")
             mod = sys.modules.get(module)
-            if mod is not None and getattr_(mod, name, None) is x:
-                return {"__callable__": f"{module}.{name}"}
+            if mod is not None and getattr_(mod, attr, None) is x:
+                return {"__callable__": qualname}
         return None
 
     def encode_call_value(x, depth=0):
@@ -230,7 +259,8 @@ def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference
 
     errors = {e.__name__: e for e in (ArithmeticError, AssertionError, AttributeError, FloatingPointError, IndexError,
                                       KeyError, LookupError, MemoryError, NotImplementedError, OverflowError,
-                                      RuntimeError, TypeError, ValueError, ZeroDivisionError)}
+                                      RecursionError, RuntimeError, TimeoutError, TypeError, ValueError,
+                                      ZeroDivisionError)}
 
     def write_back(original, new):
         """Apply in place what the reference did to an argument (a config dict it filled, an array it changed)."""
@@ -243,11 +273,11 @@ def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference
                 and original.flags.writeable:
             original[...] = new
 
-    def ask_grader(request, args=(), kwargs=None):
+    def ask_grader(token, request, args=(), kwargs=None):
         """Send a reference call to the grader over stdin; serve its calls back into this kernel; return the result."""
         if raw_input is None:
             raise RuntimeError("the grader's reference functions need an IPython kernel")
-        text = dumps(request, allow_nan=True)
+        text = f"ref {token}\n" + dumps(request, allow_nan=True)
         for _ in range(100_000):
             try:
                 reply = loads(raw_input(prefix + text))
@@ -269,17 +299,16 @@ def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference
                 raise RuntimeError("malformed answer from the grader")
             try:  # the reference called one of this kernel's functions (a g passed to it)
                 value = registry[reply["handle"]](*decode(reply["args"]), **decode({"__dict__": reply["kwargs"]}))
-                text = dumps({"kind": "return", "value": encode_call_value(value)}, allow_nan=True)
+                text = "return\n" + dumps(encode_call_value(value), allow_nan=True)
             except BaseException as exc:
-                text = dumps({"kind": "raise", "error": describe_exception(exc)})
+                text = "raise\n" + dumps(describe_exception(exc))
         raise RuntimeError("too many calls between the grader and this kernel")
 
     def stand_in(name, token):
         """What the notebook sees instead of its `name` while a test grades another exercise on its own."""
         def reference(*args, **kwargs):
-            return ask_grader({"kind": "ref", "token": token,
-                               "args": [encode_call_value(a) for a in args],
-                               "kwargs": {k: encode_call_value(v) for k, v in kwargs.items()}}, args, kwargs)
+            return ask_grader(token, {"args": [encode_call_value(a) for a in args],
+                                      "kwargs": {k: encode_call_value(v) for k, v in kwargs.items()}}, args, kwargs)
 
         reference.__name__ = reference.__qualname__ = name
         reference.__doc__ = (f"The reference `{name}`, computed by the grader; "

@@ -203,7 +203,7 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
             except AssertionError as exc:
                 last = student._ag_last_call
                 message = str(exc) or (f"a hidden check failed after calling {last}" if last else "a hidden check failed")
-            except Exception as exc:
+            except BaseException as exc:  # noqa: BLE001 - a SystemExit from anything a student touched costs the test
                 last = student._ag_last_call
                 message = f"{type(exc).__name__}: {exc}" + (f" (checking what {last} returned)" if last else "")
             if not sandbox.alive():
@@ -213,11 +213,12 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
         return _verdict(cell, True, "passed")
     finally:
         student._ag_set_deadline(None)
+        student._ag_close_reference()  # the test cell's reference worker ends with it
         if sandbox.alive():
             try:
                 student._ag_restore()
-            except (RemoteError, RemoteTimeout, KernelDied):
-                pass  # the next test cell's calls will say what is wrong
+            except Exception:  # noqa: BLE001 - the next test cell's calls will say what is wrong
+                pass
 
 
 def _data_files(source: Path, limit: int = 64 << 20) -> dict[str, Path]:

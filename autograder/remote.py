@@ -21,7 +21,10 @@ themselves; lists are JSON arrays; every JSON object is one of these markers:
   data); `RemoteObject.__type_names__` gives the names of its classes, which
   ``course_utils.checks.type_names`` reports;
 * ``{"__callable__": "numpy.tanh"}`` (arguments only): a function resolved
-  in the kernel against an allow-list of modules (`CALLABLE_MODULES`).
+  by name. The grader may send functions of `CALLABLE_MODULES` to the kernel;
+  from the kernel, only the short allow-list of pure functions
+  `PURE_FUNCTIONS` travels by name (any other function stays in the kernel
+  and travels as a handle).
 
 The grader decodes strictly: at most ``max_reply_bytes`` of JSON, nesting
 depth 32, one million items, whitelisted dtypes whose byte count matches
@@ -45,20 +48,30 @@ it in ``with student.allow_in_place():``. Messages say what was called
 from the kernel goes through `clean_text` (no escapes, control characters
 or lone surrogates, bounded length).
 
-References: ``student.use_reference(name, source)`` compiles `source` in
-the grader; the kernel's `name` becomes a stand-in that sends each call to
-the grader as an ``input_request`` on the stdin channel (prompt
-``REFERENCE_PREFIX`` + JSON); the grader runs the reference on the decoded
-arguments and answers with an ``input_reply`` (the result, an error, or a
-request to call a kernel function passed as an argument, whose result
-comes back the same way). Grants end with the test cell (`_ag_restore`):
-a stand-in kept for later raises. Arguments larger than the test's own
-arrays (4x their largest dimension + 16, no more dimensions) are refused,
-since the reference runs in the grader's memory.
+References: ``student.use_reference(name, source)`` makes the kernel's
+`name` a stand-in that sends each call to the grader as an
+``input_request`` on the stdin channel (prompt ``REFERENCE_PREFIX`` +
+``"ref <token>\n"`` + the arguments' JSON). The reference never runs in the
+grader, nor in the kernel: it runs in a reference worker
+(`autograder._reference_worker`), a process of its own started when the
+test first grants a reference and killed when the test cell ends, confined
+to the kernel's memory limit and CPU time, and killed when a call runs past
+the time left to the call into the kernel that made it. The grader only
+relays text between the kernel and the worker (it never parses the
+arguments): the worker decodes them strictly and bounded (integers at most
+2**53, every list, tuple and array dimension at most 4x the largest the test
+sent + 16, few levels of nesting, a million items), runs the reference, and
+answers with the result, an error, or a request to call a kernel function
+passed as an argument (the kernel answers ``"return\n"`` or ``"raise\n"`` +
+JSON, or makes a nested reference call). Functions from the kernel are its
+own (called back there) or one of `PURE_FUNCTIONS`; ``builtins.exit`` and
+the like are refused with a message. Grants end with the test cell
+(`_ag_restore`): a stand-in kept for later raises.
 
 Trust: expected values are computed in the grader and never sent to the
-kernel; reference code never enters it. A submission that tampers with the
-helper can only make its own answers wrong or missing.
+kernel; reference code never enters it, and never runs in the grader on a
+student's arguments. A submission that tampers with the helper can only make
+its own answers wrong or missing.
 """
 from __future__ import annotations
 
@@ -67,14 +80,19 @@ import binascii
 import builtins
 import contextlib
 import functools
+import hashlib
 import importlib
 import json
 import math
+import os
 import re
 import secrets
+import select
+import subprocess
 import sys
 import time
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +104,7 @@ __all__ = [
     "InPlaceChange",
     "KernelDied",
     "NameMissing",
+    "PURE_FUNCTIONS",
     "RemoteArray",
     "RemoteError",
     "RemoteObject",
@@ -104,6 +123,12 @@ DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16"
 FRAMEWORKS = ("numpy", "torch", "tensorflow")
 CALLABLE_MODULES = ("numpy", "math", "builtins", "torch", "torch.nn", "torch.nn.functional",
                     "tensorflow", "tensorflow.math", "tensorflow.nn", "keras.activations", "keras.ops")
+# The functions a kernel may pass to a reference by name (pure, elementwise, cheap); any other function
+# of the kernel is called back there. Never builtins (exit, open, input) or anything with side effects.
+PURE_FUNCTIONS = ("numpy.tanh", "numpy.exp", "numpy.expm1", "numpy.log", "numpy.log1p", "numpy.sqrt",
+                  "numpy.square", "numpy.abs", "numpy.absolute", "numpy.sign", "numpy.negative", "numpy.positive",
+                  "numpy.reciprocal", "numpy.sin", "numpy.cos", "numpy.arctan", "numpy.sinh", "numpy.cosh",
+                  "numpy.maximum", "numpy.minimum", "math.tanh", "math.exp", "math.sqrt", "math.log")
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000
 MAX_NDIM = 32
@@ -111,8 +136,10 @@ MAX_NDIM = 32
 BUILTIN_EXCEPTIONS = {e.__name__: e for e in (
     ArithmeticError, AssertionError, AttributeError, FloatingPointError, ImportError, IndexError, KeyError,
     LookupError, MemoryError, ModuleNotFoundError, NameError, NotImplementedError, OverflowError,
-    RecursionError, RuntimeError, TypeError, UnboundLocalError, ValueError, ZeroDivisionError)}
+    RecursionError, RuntimeError, TimeoutError, TypeError, UnboundLocalError, ValueError, ZeroDivisionError)}
 _KERNEL_SIDE = Path(__file__).with_name("_kernel_side.py")
+_WORKER = Path(__file__).with_name("_reference_worker.py")
+MAX_NESTED_REFERENCES = 8
 REFERENCE_PREFIX = "\x00autograder-reference:"  # the prompt of a stand-in's input_request
 try:
     from autograder.sandbox import _CallEnded as _CALL_ENDED
@@ -121,13 +148,23 @@ except ImportError:  # pragma: no cover
 
 
 @functools.lru_cache(maxsize=64)
-def _compile_reference(name: str, source: str):
-    """The function `source` defines as `name`, compiled and run in this (trusted) process, once per source."""
-    scope = {"__name__": "__reference__", "__builtins__": builtins}
-    exec(compile(source, f"<reference {name}>", "exec"), scope)
-    if not callable(scope.get(name)):
+def _check_reference(name: str, source: str) -> str:
+    """The key of a reference source that defines `name` at its top level (checked, never run, here)."""
+    import ast
+
+    tree = ast.parse(source, f"<reference {name}>")
+    defined = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).partition(".")[0] for a in node.names)
+    if name not in defined:
         raise ValueError(f"the reference source does not define a function `{name}`")
-    return scope[name]
+    return hashlib.sha256(f"{name}\0{source}".encode()).hexdigest()[:32]
 
 
 class RemoteError(Exception):
@@ -289,10 +326,10 @@ def _callable_name(fn) -> str | None:
 
 
 def _resolve_callable(qualname: str):
-    """A function of an allowed module, by its qualified name (what a reference call receives for np.tanh)."""
+    """A function of `PURE_FUNCTIONS`, by its qualified name (the only ones a kernel may name)."""
     module, _, attr = qualname.rpartition(".")
-    if module not in CALLABLE_MODULES or not attr.isidentifier() or attr.startswith("_"):
-        raise RemoteProtocolError(f"function {qualname[:60]!r} is not allowed")
+    if qualname not in PURE_FUNCTIONS:
+        raise RemoteProtocolError(f"function {qualname[:60]!r} is not allowed (only {', '.join(PURE_FUNCTIONS)})")
     try:
         fn = getattr(importlib.import_module(module), attr, None)
     except ImportError:
@@ -501,6 +538,129 @@ def _forbidden(name: str) -> bool:
     return name.startswith("__") or name.startswith("_ag_") or name.startswith("_repr_") or name.startswith("_ipython")
 
 
+# ------------------------------------------------------ the reference worker
+class _WorkerFailed(Exception):
+    """The reference worker cannot answer (it ran out of time, died or broke the protocol); the message says why."""
+
+    def __init__(self, message: str, kind: str = "RuntimeError"):
+        super().__init__(message)
+        self.kind = kind
+
+
+class _ReferenceWorker:
+    """One reference worker process (`autograder._reference_worker`), seen from the grader.
+
+    The grader writes frames to its stdin and reads frames from its stdout, never blocking past a
+    deadline; a worker that does not answer in time is killed. What it reads is bounded by
+    `max_bytes` per frame, before the bytes are read.
+    """
+
+    def __init__(self, limits, max_bytes: int):
+        config = {"memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s, "threads": limits.threads,
+                  "max_bytes": max_bytes, "pure": list(PURE_FUNCTIONS), "parent": os.getpid()}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        self.max_bytes = max_bytes
+        self.defined: set[str] = set()
+        self.proc = subprocess.Popen([sys.executable, "-I", str(_WORKER), json.dumps(config)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/", env=env,
+                                     close_fds=True, start_new_session=True)
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self._buffer = bytearray()
+        self._finalizer = weakref.finalize(self, _kill_process, self.proc)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        self._finalizer()
+
+    def send(self, header: dict, payload: str, deadline: float) -> None:
+        head = json.dumps(header).encode()
+        body = payload.encode("utf-8", "surrogatepass")
+        data = memoryview(b"%d %d\n" % (len(head), len(body)) + head + body)
+        fd = self.proc.stdin.fileno()
+        while data:
+            if not self.alive():
+                raise _WorkerFailed(self._death())
+            try:
+                data = data[os.write(fd, data):]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                raise _WorkerFailed(self._death()) from None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _WorkerFailed("it did not read its input in time", "TimeoutError")
+            select.select([], [fd], [], min(left, 0.5))
+
+    def receive(self, deadline: float) -> tuple[str, str]:
+        """The next frame: ("R", answer) or ("C", a call of a kernel function), as JSON text."""
+        head = self._read(lambda buf: buf.find(b"\n") + 1 if b"\n" in buf[:64] else (-1 if len(buf) >= 64 else 0),
+                          deadline)
+        kind, _, size = head.decode("ascii", "replace").strip().partition(" ")
+        if kind not in ("R", "C") or not size.isdigit():
+            raise _WorkerFailed("it broke the protocol")
+        n = int(size)
+        if n > self.max_bytes * 2 + 4096:
+            raise _WorkerFailed(f"its answer is larger than {self.max_bytes >> 20} MB")
+        body = self._read(lambda buf: n if len(buf) >= n else 0, deadline)
+        return kind, body.decode("utf-8", "replace")
+
+    def _read(self, complete, deadline: float) -> bytes:
+        fd = self.proc.stdout.fileno()
+        while True:
+            n = complete(self._buffer)
+            if n < 0:
+                raise _WorkerFailed("it broke the protocol")
+            if n > 0:
+                out = bytes(self._buffer[:n])
+                del self._buffer[:n]
+                return out
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _WorkerFailed("it did not finish within the time left to the call", "TimeoutError")
+            if select.select([fd], [], [], min(left, 0.5))[0]:
+                try:
+                    chunk = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise _WorkerFailed(self._death())
+                self._buffer += chunk
+
+    def _death(self) -> str:
+        try:
+            rc = self.proc.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return "it stopped answering"
+        if rc in (-9, -24) or rc == 128 + 9:  # SIGKILL, SIGXCPU
+            return f"it ended with signal {-rc if rc < 0 else 9} (its memory or CPU limit)"
+        return f"it ended with status {rc} (its memory limit?)"
+
+
+def _kill_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            proc.kill()
+        except OSError:
+            pass
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _reference_error(kind: str, message: str) -> str:
+    return json.dumps({"kind": "error", "error": {"type": kind, "message": clean_text(message, 500)}})
+
+
 # ------------------------------------------------------------- the handles
 class RemoteStudent:
     """The notebook's names, as attributes: ``student.sigmoid(z)``.
@@ -525,9 +685,9 @@ class RemoteStudent:
         d(self, "_ag_last_call", "")
         d(self, "_ag_changed", None)
         d(self, "_ag_in_place_ok", False)
-        d(self, "_ag_grants", {})  # token -> (name, function): the reference functions of the running test
-        d(self, "_ag_serving", 0)  # depth of reference calls being served (kernel objects are called back then)
-        d(self, "_ag_sent_shape", (2, 16))  # (ndim, dim) bounds of the arrays this test cell sent
+        d(self, "_ag_grants", {})  # token -> (name, source, key): the reference functions of the running test
+        d(self, "_ag_worker", None)  # the reference worker of the running test cell, once one was needed
+        d(self, "_ag_sent_shape", (2, 16))  # (ndim, dim) bounds of the arrays and lists this test cell sent
         d(self, "_ag_call_deadline", None)
         d(self, "_ag_reference_calls", 0)  # reference calls served, and the seconds spent serving them
         d(self, "_ag_reference_s", 0.0)
@@ -538,7 +698,7 @@ class RemoteStudent:
         source = _KERNEL_SIDE.read_text()
         code = ("(lambda src, ns: (exec(compile(src, '<autograder>', 'exec'), ns), "
                 f"ns['install'](__import__('IPython').get_ipython(), {self._ag_name!r}, {MIME!r}, {self._ag_max_bytes}, "
-                f"{REFERENCE_PREFIX!r})))({source!r}, {{'__name__': '_autograder_kernel_side'}})")
+                f"{REFERENCE_PREFIX!r}, {PURE_FUNCTIONS!r})))({source!r}, {{'__name__': '_autograder_kernel_side'}})")
         result = self._ag_sandbox.execute(code, timeout=self._ag_sandbox.limits.startup_timeout_s, silent=True,
                                           store_history=False)
         if result.status != "ok":
@@ -675,158 +835,157 @@ class RemoteStudent:
     def _ag_restore(self) -> None:
         """Undo every `use_reference` (called after each test cell): the stand-ins stop answering."""
         self._ag_grants.clear()
+        self._ag_close_reference()
         object.__setattr__(self, "_ag_sent_shape", (2, 16))
         self._ag_request({"op": "restore"}, "restoring the notebook's names", timeout=10)
 
-    # --- reference calls, served in this process while a call into the kernel runs
+    def _ag_close_reference(self) -> None:
+        """Kill the reference worker, if one runs (a later reference call starts a fresh one)."""
+        worker = self._ag_worker
+        object.__setattr__(self, "_ag_worker", None)
+        if worker is not None:
+            worker.kill()
+
+    # --- reference calls: relayed between the kernel and the reference worker while a call into the kernel runs
     def _ag_serve(self, prompt: str) -> str:
         """Answer one input_request of the kernel: a stand-in's reference call (anything else gets EOF)."""
         if not prompt.startswith(REFERENCE_PREFIX):
             return "\x04"
         started = time.perf_counter()
         try:
-            return json.dumps(self._ag_serve_request(prompt[len(REFERENCE_PREFIX):]), allow_nan=True)
+            return self._ag_relay(prompt[len(REFERENCE_PREFIX):])
         finally:
             object.__setattr__(self, "_ag_reference_s", self._ag_reference_s + time.perf_counter() - started)
 
-    def _ag_serve_request(self, text: str) -> dict:
-        def error(kind: str, message: str) -> dict:
-            return {"kind": "error", "error": {"type": kind, "message": clean_text(message, 500)}}
+    def _ag_relay(self, text: str) -> str:
+        """Pass messages between the kernel and the worker until the kernel's reference call is answered.
 
-        try:
-            request = json.loads(text)
-        except (ValueError, RecursionError):
-            return error("RuntimeError", "malformed reference call")
-        if type(request) is not dict or request.get("kind") != "ref" or type(request.get("token")) is not str:
-            return error("RuntimeError", "malformed reference call")
-        grant = self._ag_grants.get(request["token"])
-        if grant is None:
-            return error("RuntimeError", "this reference function is no longer available: it answers only during "
-                                         "the test that provided it")
-        name, fn = grant
-        if self._ag_serving >= 8:
-            return error("RecursionError", f"reference {name}: calls nested too deeply")
-        object.__setattr__(self, "_ag_reference_calls", self._ag_reference_calls + 1)
-        try:
-            args = decode(request.get("args", []), student=self, origin=f"an argument of {name}", callables=True)
-            kwargs = decode({"__dict__": request.get("kwargs", {})}, student=self, origin=f"an argument of {name}",
-                            callables=True)
-            if type(args) is not list or type(kwargs) is not dict:
-                raise RemoteProtocolError("malformed arguments")
-            self._ag_check_reference_arguments(name, args, kwargs)
-        except RemoteProtocolError as exc:
-            return error("ValueError", f"reference {name}: {exc}")
-        object.__setattr__(self, "_ag_serving", self._ag_serving + 1)
-        try:
-            with warnings.catch_warnings(), np.errstate(all="ignore"):
-                warnings.simplefilter("ignore")
-                value = fn(*args, **kwargs)
-            answer = {"kind": "result", "value": encode(value, student=self)}
-            # What the reference changed in its arguments (a config dict it fills) is applied in the kernel too.
-            sent = [(str(i), a, request["args"][i]) for i, a in enumerate(args)]
-            sent += [("kw:" + k, a, request["kwargs"][k]) for k, a in kwargs.items()]
-            changed = {}
-            for key, arg, before in sent:
-                if isinstance(arg, (dict, list, np.ndarray)):
-                    now = encode(arg, student=self)
-                    if json.dumps(now, allow_nan=True) != json.dumps(before, allow_nan=True):
-                        changed[key] = now
-            if changed:
-                answer["changed"] = changed
-            return answer
-        except _CALL_ENDED:
-            raise
-        except RemoteTimeout:
-            raise
-        except RemoteError as exc:  # a function of the kernel that the reference called raised
-            kind = exc.remote_type if exc.remote_type in BUILTIN_EXCEPTIONS else "RuntimeError"
-            return error(kind, str(exc))
-        except Exception as exc:  # noqa: BLE001 - the reference rejects these arguments, as it would in the kernel
-            kind = type(exc).__name__ if type(exc).__name__ in BUILTIN_EXCEPTIONS else "RuntimeError"
-            return error(kind, f"{exc}")
-        finally:
-            object.__setattr__(self, "_ag_serving", self._ag_serving - 1)
+        `depth` counts the reference calls the worker is serving (a kernel function it called back may
+        call a stand-in again); the answer to the outermost one is returned (the sandbox sends it), every
+        other message goes to the kernel over `Sandbox.stdin_exchange`. When the worker fails (out of
+        time, dead), it is killed and each pending call is answered with the reason.
+        """
+        deadline = self._ag_call_deadline or time.monotonic() + self._ag_call_timeout
+        # The worker's time ends a little before the call's, so that its failure reaches the test as an answer.
+        worker_deadline = deadline - min(1.0, 0.1 * self._ag_call_timeout)
+        names: list[str] = []  # the reference calls being served, outermost first
+        broken = None  # (type, message) once the worker failed during this call
+        for _ in range(100_000):
+            if text is None:
+                reply = "\x04"  # an input() of the notebook's own, inside a function the reference called back
+            else:
+                reply, broken = self._ag_relay_step(text, names, broken, worker_deadline)
+                if not names:
+                    return reply
+            try:
+                prompt = self._ag_sandbox.stdin_exchange(reply, deadline)
+            except BaseException:
+                self._ag_close_reference()  # it waits for an answer that will not come
+                raise
+            text = prompt[len(REFERENCE_PREFIX):] if prompt.startswith(REFERENCE_PREFIX) else None
+        self._ag_close_reference()
+        raise RemoteProtocolError("too many exchanges during a reference call")
 
-    def _ag_check_reference_arguments(self, name: str, args, kwargs) -> None:
-        """Refuse arrays much larger than the test's own (the reference runs in the grader's memory)."""
-        ndim, dim = self._ag_sent_shape
-        limit_ndim, limit_dim = max(ndim, 2), 4 * dim + 16
-        biggest, most_dims, total = 1, 0, 0
-        stack = [*args, *kwargs.values()]
-        while stack:
-            x = stack.pop()
-            if isinstance(x, (list, tuple)):
-                stack.extend(x)
-            elif isinstance(x, dict):
-                stack.extend(x.values())
-            elif isinstance(x, np.ndarray):
-                if x.ndim > limit_ndim or any(d > limit_dim for d in x.shape):
-                    raise RemoteProtocolError(f"an array of shape {x.shape} is larger than this test's inputs allow "
-                                              f"(at most {limit_ndim} dimensions of at most {limit_dim})")
-                biggest, most_dims, total = max(biggest, max(x.shape, default=1)), max(most_dims, x.ndim), total + x.size
-        if total > 1 << 24 or biggest ** most_dims > 1 << 27:
-            raise RemoteProtocolError("the arguments are too large for a reference call")
+    def _ag_relay_step(self, text: str, names: list, broken, deadline: float):
+        """One message from the kernel to the worker, and the worker's next message for the kernel."""
+        cut = text.find("\n", 0, 80)
+        kind, _, token = (text[:cut] if cut >= 0 else "").partition(" ")
+        payload = text[cut + 1:]
+        if kind == "ref":
+            grant = self._ag_grants.get(token)
+            if grant is None:
+                return _reference_error("RuntimeError", "this reference function is no longer available: it answers "
+                                                        "only during the test that provided it"), broken
+            name, source, key = grant
+            if len(names) >= MAX_NESTED_REFERENCES:
+                return _reference_error("RecursionError", f"reference {name}: calls nested too deeply"), broken
+            if broken is not None:
+                return _reference_error(*broken), broken
+            if len(payload) > self._ag_max_bytes:
+                return _reference_error("ValueError", f"reference {name}: the arguments are larger than "
+                                                      f"{self._ag_max_bytes >> 20} MB"), broken
+            object.__setattr__(self, "_ag_reference_calls", self._ag_reference_calls + 1)
+            names.append(name)
+            headers = [({"op": "call", "key": key, "name": name, "limits": list(self._ag_sent_shape)}, payload)]
+        elif kind in ("return", "raise") and names:
+            if broken is not None:
+                names.pop()
+                return _reference_error(*broken), broken
+            if len(payload) > self._ag_max_bytes:
+                payload, kind = json.dumps({"type": "ValueError", "module": "builtins", "message":
+                                            f"its result is larger than {self._ag_max_bytes >> 20} MB"}), "raise"
+            headers = [({"op": kind}, payload)]
+        elif not names:
+            return _reference_error("RuntimeError", "malformed reference call"), broken
+        else:
+            headers = []
+        try:
+            if not headers:
+                raise _WorkerFailed("the kernel broke the protocol during a reference call")
+            worker = self._ag_worker
+            if worker is None or not worker.alive():
+                worker = self._ag_start_worker()
+            if kind == "ref" and key not in worker.defined:
+                headers.insert(0, ({"op": "define", "key": key, "name": name, "source": source}, ""))
+                worker.defined.add(key)
+            for header, body in headers:
+                worker.send(header, body, deadline)
+            frame, answer = worker.receive(deadline)
+        except _WorkerFailed as exc:
+            self._ag_close_reference()
+            limit = f" ({self._ag_call_timeout:g} s per call)" if exc.kind == "TimeoutError" else ""
+            broken = (exc.kind, f"reference {names[-1]}: the grader stopped its reference worker: {exc}{limit}")
+            names.pop()
+            return _reference_error(*broken), broken
+        if frame == "R":
+            names.pop()
+        return answer, broken
+
+    def _ag_start_worker(self) -> _ReferenceWorker:
+        try:
+            worker = _ReferenceWorker(self._ag_sandbox.limits, self._ag_max_bytes)
+        except OSError as exc:
+            raise _WorkerFailed(f"the grader could not start a reference worker ({exc})") from None
+        object.__setattr__(self, "_ag_worker", worker)
+        return worker
 
     def _ag_note_sent(self, x, depth: int = 0) -> None:
-        """Remember the largest arrays sent in this test cell (they bound what reference calls may receive)."""
+        """Remember the largest arrays and lists sent in this test cell (they bound what reference calls receive)."""
         if depth > 4:
             return
+        ndim, dim = self._ag_sent_shape
         if isinstance(x, np.ndarray):
-            ndim, dim = self._ag_sent_shape
             object.__setattr__(self, "_ag_sent_shape", (max(ndim, x.ndim), max([dim, *x.shape])))
         elif isinstance(x, (list, tuple)):
+            object.__setattr__(self, "_ag_sent_shape", (ndim, max(dim, min(len(x), 1 << 20))))
             for v in x[:1000]:
                 self._ag_note_sent(v, depth + 1)
         elif isinstance(x, dict):
             for v in list(x.values())[:1000]:
                 self._ag_note_sent(v, depth + 1)
 
-    def _ag_callback(self, target: RemoteObject, args, kwargs):
-        """Call a kernel object from inside a reference call: over the pending stdin exchange."""
-        call = _describe_call(target._ag_origin, args, kwargs)
-        text = json.dumps({"kind": "call", "handle": target._ag_id,
-                           "args": [encode(a, student=self) for a in args],
-                           "kwargs": {k: encode(v, student=self) for k, v in kwargs.items()}}, allow_nan=True)
-        deadline = self._ag_call_deadline or time.monotonic() + self._ag_call_timeout
-        for _ in range(10_000):
-            prompt = self._ag_sandbox.stdin_exchange(text, deadline)
-            if not prompt.startswith(REFERENCE_PREFIX):
-                text = "\x04"
-                continue
-            try:
-                answer = json.loads(prompt[len(REFERENCE_PREFIX):])
-            except (ValueError, RecursionError):
-                raise RemoteProtocolError(f"malformed answer to {call}") from None
-            kind = answer.get("kind") if type(answer) is dict else None
-            if kind == "ref":  # the called function itself used a reference: serve it, then wait again
-                text = json.dumps(self._ag_serve_request(prompt[len(REFERENCE_PREFIX):]), allow_nan=True)
-                continue
-            if kind == "return":
-                return decode(answer.get("value"), student=self, origin=call)
-            if kind == "raise" and isinstance(answer.get("error"), dict):
-                e = answer["error"]
-                type_name, message = _clean(e.get("type"), 100) or "Exception", _clean(e.get("message"), 500)
-                raise _remote_exception(type_name, _clean(e.get("module"), 100),
-                                        f"{call} raised {type_name}" + (f": {message}" if message else ""))
-            raise RemoteProtocolError(f"malformed answer to {call}")
-        raise RemoteProtocolError(f"too many exchanges while calling {call}")
-
     # --- what hidden tests use
     def use_reference(self, name: str, source: str) -> None:
         """Replace the notebook's `name` by the function `source` defines, until the test cell ends.
 
         Same contract as ``course_utils.checks`` in-kernel: an exercise that builds on an earlier one
-        is graded on its own. `source` is executed HERE, in the grader, never in the kernel: the
-        notebook's `name` becomes a stand-in whose calls the grader answers (over the kernel's
-        stdin channel) only until this test cell ends; afterwards it raises. Arguments travel as
-        plain data; a function passed to the reference (a ``g``) is called back in the kernel.
-        The reference must return plain data (arrays, numbers, tuples ...).
+        is graded on its own. `source` runs in a reference worker, never in the kernel nor in this
+        process: the notebook's `name` becomes a stand-in whose calls the grader relays (over the
+        kernel's stdin channel) to the worker, only until this test cell ends; afterwards it raises.
+        Arguments travel as plain data, bounded by what the test itself sent; a function passed to the
+        reference (a ``g``) is called back in the kernel. The reference must return plain data
+        (arrays, numbers, tuples ...).
         """
         if not isinstance(name, str) or not isinstance(source, str) or not name.isidentifier():
             raise TypeError("use_reference(name, source) takes a name and the source that defines it")
-        fn = _compile_reference(name, source)
+        key = _check_reference(name, source)
         token = secrets.token_hex(16)
-        self._ag_grants[token] = (name, fn)
+        self._ag_grants[token] = (name, source, key)
+        if self._ag_worker is None or not self._ag_worker.alive():
+            try:  # started now, so that it is ready when the first call comes
+                self._ag_start_worker()
+            except _WorkerFailed:
+                pass  # the first call starts it again, and says why it cannot
         self._ag_request({"op": "use_reference", "name": name, "token": token}, f"use_reference({name!r})")
 
     def __getattr__(self, name: str):
@@ -865,14 +1024,10 @@ class RemoteObject:
     def __getattr__(self, name: str):
         if _forbidden(name):
             raise AttributeError(name)
-        if self._ag_student._ag_serving:
-            raise AttributeError(f"a reference function cannot read {self._ag_origin}.{name} (only call it)")
         return self._ag_student._ag_request({"op": "getattr", "handle": self._ag_id, "name": name},
                                             f"{self._ag_origin}.{name}")
 
     def __call__(self, *args, **kwargs):
-        if self._ag_student._ag_serving:  # inside a reference call: the kernel waits on stdin
-            return self._ag_student._ag_callback(self, args, kwargs)
         return self._ag_student._ag_call({"handle": self._ag_id}, self._ag_origin, args, kwargs)
 
     def __setattr__(self, name, value):
