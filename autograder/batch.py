@@ -74,6 +74,7 @@ class Summary:
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # grading time of each submission, on its worker
     seeds: dict[str, int] = field(default_factory=dict)
+    confusable: list[tuple[str, ...]] = field(default_factory=list)  # ids that look alike (`confusable_groups`)
 
     @property
     def failed(self) -> dict[str, str]:  # the earlier name
@@ -88,6 +89,74 @@ class Summary:
 
 #: Largest data files beside a lab's source that travel with each task (as grade_notebook copies them).
 DATA_LIMIT = 64 << 20
+
+
+#: Letters that look like a Latin letter, after NFKC and case folding: Cyrillic and Greek lower case (their upper
+#: case folds to these), and the Latin letters of other alphabets that NFKC leaves alone. A small explicit table
+#: of the common confusables, not Unicode's full confusables.txt: it catches the usual forgery (a Cyrillic 'а' in
+#: 'аlice') without flagging ids that merely share letters.
+CONFUSABLES = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "н": "h", "і": "i", "ї": "i", "ј": "j", "к": "k",
+    "ӏ": "l", "м": "m", "о": "o", "р": "p", "ԛ": "q", "ѕ": "s", "т": "t", "у": "y", "ү": "y",
+    "х": "x", "с": "c", "ԁ": "d", "ԝ": "w",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
+    "υ": "u", "χ": "x", "ϲ": "c", "ϳ": "j",
+    # Latin look-alikes
+    "ı": "i", "ȷ": "j", "ɡ": "g", "ɑ": "a", "ʀ": "r", "ʏ": "y", "ɪ": "i",
+})
+
+
+def id_skeleton(student: str) -> str:
+    """What `student` looks like: NFKC, case folded, without invisible format characters (zero-width spaces,
+    direction marks), and with the look-alike letters of `CONFUSABLES` mapped to Latin. Two ids with one
+    skeleton are flagged in the summary (`confusable_groups`), never merged."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", student).casefold()
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", text.translate(CONFUSABLES))
+
+
+def confusable_groups(students) -> list[tuple[str, ...]]:
+    """The sets of two or more distinct ids in `students` with one `id_skeleton`, each sorted."""
+    groups: dict[str, set[str]] = {}
+    for student in students:
+        groups.setdefault(id_skeleton(student), set()).add(student)
+    return sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1)
+
+
+def printable_id(student: str) -> str:
+    """`student` as it may reach a terminal: every character that is not printable (escape sequences, newlines,
+    tabs, direction overrides, zero-width characters) written as a Python escape (``\\x1b``, ``\\n``,
+    ``\\u202e``), the raw bytes of a name that is not UTF-8 (surrogate escapes) as ``\\xNN``, and a backslash
+    doubled, so that what is printed names one folder and can forge nothing."""
+    out = []
+    for ch in student:
+        if "\udc80" <= ch <= "\udcff":
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ascii(ch)[1:-1])
+    return "".join(out)
+
+
+def ascii_id(student: str) -> str:
+    """`printable_id` with every non-ASCII character escaped too: how look-alike ids are told apart."""
+    return printable_id(student).encode("ascii", "backslashreplace").decode("ascii")
+
+
+def storable_id(student: str) -> bool:
+    """Whether nbgrader's gradebook can store `student` (valid UTF-8: not a folder name of raw bytes)."""
+    try:
+        student.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def student_seed(secret: bytes, student: str) -> int:
@@ -227,7 +296,8 @@ class _Lab:
 
 def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = None, scheduler: str | None = None,
                    seed: int | None = None, force: bool = False, grade_fn: Callable | None = None,
-                   out=None, progress: bool = True, unconfined: bool = False) -> dict[str, Summary]:
+                   out=None, progress: bool = True, unconfined: bool = False,
+                   watchdog_s: float | None = None) -> dict[str, Summary]:
     """Grade every submission of each lab in `labs` not yet graded, as one batch; print and return the summaries.
 
     One cluster serves every lab, so a mixed batch keeps every worker busy
@@ -238,7 +308,11 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
     secret (drawn at random when None): each student's seed derives from it
     (`student_seed`) and is recorded in their autograded notebook. Without
     `unconfined`, local grading refuses to start where no kernel can be
-    confined, and a worker that cannot confine one grades no one.
+    confined, and a worker that cannot confine one grades no one. `watchdog_s`
+    bounds each submission's time on a worker (default: `watchdog_limit`, the
+    per-notebook wall limit plus a margin); past it, that student is NOT GRADED.
+    Student ids are printed with `printable_id`; ids that look alike
+    (`confusable_groups`) are flagged after the scores, never merged.
     """
     from autograder.sandbox import require_confinement, sweep
 
@@ -272,7 +346,8 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
     sweep()
     queues = []
     for lab in held.values():
-        lab.summary.skipped = [] if force else sorted(completed(lab.course, lab.name, lab.tests, lab.students))
+        storable = [s for s in lab.students if storable_id(s)]  # the others are refused in _grade_all
+        lab.summary.skipped = [] if force else sorted(completed(lab.course, lab.name, lab.tests, storable))
         skipped = set(lab.summary.skipped)
         queues.append([(lab, s) for s in lab.students if s not in skipped])
     # (lab, student) in turn across labs, so that no lab waits for all the others
@@ -290,19 +365,25 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
                            f"{len(lab.summary.skipped)} already graded" for lab in held.values())
         print(f"autograde {counts}; {where}; {how}", file=sys.stderr)
         _grade_all(jobs, grade_fn=grade_fn, secret=secret, client_args=(min(workers, len(jobs)), scheduler),
-                   progress=progress, unconfined=unconfined)
+                   progress=progress, unconfined=unconfined, watchdog_s=watchdog_s)
     sweep()
     for lab in held.values():
         summary, students = lab.summary, lab.students
-        summary.scores = scores(lab.course, lab.name, students)
+        summary.scores = scores(lab.course, lab.name, [s for s in students if storable_id(s)])
+        summary.confusable = confusable_groups(students)
         print(summary.line() if len(held) == 1 else f"{lab.name}: {summary.line()}", file=out)
-        width = max(map(len, students), default=0)
+        shown = {student: printable_id(student) for student in students}
+        width = max(map(len, shown.values()), default=0)
         for student in students:
             if student in summary.ungraded:
-                print(f"  {student:<{width}}  NOT GRADED: {summary.ungraded[student]}", file=out)
+                print(f"  {shown[student]:<{width}}  NOT GRADED: {_one_line(summary.ungraded[student])}", file=out)
                 continue
             score, max_score = summary.scores.get(student, (0.0, 0.0))
-            print(f"  {student:<{width}}  {score:g} / {max_score:g}", file=out)
+            print(f"  {shown[student]:<{width}}  {score:g} / {max_score:g}", file=out)
+        for group in summary.confusable:
+            print(f"  warning: the ids {', '.join(ascii_id(s) for s in group)} look alike (one after NFKC, case "
+                  "folding and look-alike letters) and were graded as different students: check that they are "
+                  "not one student's two folders", file=out)
     return {name: lab.summary for name, lab in held.items()}
 
 
@@ -343,17 +424,23 @@ def _cluster_failures() -> tuple:
     return (asyncio.CancelledError, concurrent.futures.CancelledError, CommClosedError, OSError, TimeoutError)
 
 
-def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined) -> None:
+def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined, watchdog_s=None) -> None:
     """Keep each worker busy with one submission at a time; record each grade as it arrives.
 
     `jobs` are (lab, student) pairs, graded in that order. At most one task per
     worker thread is in flight, so when a worker dies the scheduler blames only
     the submission it was grading. A task lost with its worker is resubmitted
     once; lost again, the student stays ungraded.
+
+    The watchdog: a task still running `watchdog_s` seconds after it was sent
+    (default `watchdog_limit`, from the lab's number of test cells) is given up,
+    whatever hangs (the submission, a reference call, the grader): the student is
+    NOT GRADED with the reason, the worker that runs it is restarted (or stopped,
+    when it has no nanny), and the batch goes on with the others.
     """
     import hashlib as _hashlib
 
-    from distributed import as_completed
+    from distributed import wait
     from distributed.scheduler import KilledWorker
     from tqdm import tqdm
 
@@ -361,18 +448,26 @@ def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined) -> 
     names = sorted({lab.name for lab, _ in jobs})
     group = f"autograde-{uuid.uuid4().hex[:8]}"  # tuple keys (group, n): one task group for the scheduler
     queue, retried, futures, numbers = deque(jobs), set(), {}, itertools.count()
-    identity = {}
+    identity, started = {}, {}  # started: future -> when it was sent (the watchdog's clock)
     bar = tqdm(total=len(jobs), desc=f"autograde {names[0] if len(names) == 1 else f'{len(names)} labs'}",
                unit="nb", file=sys.stderr, disable=not progress)
 
-    with dask_client(*client_args) as client:
-        running = as_completed()
+    def limit_of(lab) -> float:
+        return watchdog_s if watchdog_s is not None else watchdog_limit(len(lab.tests))
 
+    with dask_client(*client_args) as client:
         def launch() -> None:
             slots = max(1, sum(client.nthreads().values()))
             while queue and len(futures) < slots:
                 lab, student = job = queue.popleft()
                 course, summary = lab.course, lab.summary
+                if not storable_id(student):
+                    summary.ungraded[student] = (
+                        f"the folder name {student.encode('utf-8', 'surrogateescape')!r} under submitted/ is not "
+                        "valid UTF-8, which nbgrader's gradebook cannot store: rename the folder (e.g. to plain "
+                        "ASCII) and run again")
+                    bar.update(1)
+                    continue
                 data, problem, size = _read(course, lab.name, student)
                 if problem is not None:
                     summary.ungraded[student] = _printable(problem)
@@ -405,33 +500,104 @@ def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined) -> 
                 future = client.submit(grade_task, grade_fn, lab.name, data, lab.payload, seed, unconfined,
                                        key=(group, next(numbers)), pure=False, retries=0)
                 futures[future] = job
-                running.add(future)
+                started[future] = time.monotonic()
+
+        def abandon(future) -> None:
+            """The watchdog: give up a task past its deadline, restart the worker it holds, go on."""
+            lab, student = futures.pop(future)
+            seconds = time.monotonic() - started.pop(future)
+            limit = limit_of(lab)
+            restarted = _stop_task(client, future)
+            lab.summary.ungraded[student] = (
+                f"grading did not finish within {limit:g} s (the per-notebook wall limit plus a margin; stopped "
+                f"after {seconds:.0f} s): the submission or the machinery hung, and {restarted}; run again to "
+                "grade this student (the same hang is stopped the same way)")
+            bar.update(1)
+
+        def finish(future) -> None:
+            lab, student = job = futures.pop(future)
+            started.pop(future)
+            try:
+                answer = future.result()
+            except KilledWorker:
+                if job not in retried:
+                    retried.add(job)
+                    queue.appendleft(job)
+                    return
+                answer = {"error": "the grading worker died while grading this submission, again and again "
+                                   "(killed, or out of memory)"}
+            except _CLUSTER_FAILURES as exc:
+                client.cancel(list(futures))
+                raise BatchError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); nothing is lost: run "
+                                 f"the command again to grade the {len(jobs) - bar.n} remaining submission(s)"
+                                 ) from None
+            except Exception as exc:  # noqa: BLE001 - the worker could not run the task (a missing package ...)
+                answer = {"error": f"the worker could not run the grading task: {type(exc).__name__}: {exc}"}
+            _record(lab.course, lab.name, student, answer, identity[job], lab.tests, lab.release, lab.summary)
+            bar.update(1)
 
         try:
             launch()
-            for future in running:
-                lab, student = job = futures.pop(future)
-                try:
-                    answer = future.result()
-                except KilledWorker:
-                    if job not in retried:
-                        retried.add(job)
-                        queue.appendleft(job)
-                        launch()
-                        continue
-                    answer = {"error": "the grading worker died while grading this submission, again and again "
-                                       "(killed, or out of memory)"}
+            while futures:
+                deadline = min(started[f] + limit_of(lab) for f, (lab, _) in futures.items())
+                try:  # until a task ends, or the first deadline (checked at least every 5 s)
+                    wait(list(futures), timeout=max(0.05, min(deadline - time.monotonic(), 5.0)),
+                         return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    pass
                 except _CLUSTER_FAILURES as exc:
                     client.cancel(list(futures))
                     raise BatchError(f"the Dask cluster failed ({type(exc).__name__}: {exc}); nothing is lost: run "
-                                     f"the command again to grade the {len(jobs) - bar.n} remaining submission(s)") from None
-                except Exception as exc:  # noqa: BLE001 - the worker could not run the task (a missing package ...)
-                    answer = {"error": f"the worker could not run the grading task: {type(exc).__name__}: {exc}"}
-                _record(lab.course, lab.name, student, answer, identity[job], lab.tests, lab.release, lab.summary)
-                bar.update(1)
+                                     f"the command again to grade the {len(jobs) - bar.n} remaining submission(s)"
+                                     ) from None
+                for future in [f for f in futures if f.done()]:  # in the order they were sent
+                    finish(future)
+                now = time.monotonic()
+                for future, (lab, _) in list(futures.items()):
+                    if now - started[future] > limit_of(lab):
+                        abandon(future)
                 launch()
         finally:
             bar.close()
+
+
+def watchdog_limit(tests: int, limits=None) -> float:
+    """Seconds one submission of a lab with `tests` test cells may take on its worker before the batch gives it up.
+
+    The per-notebook wall limit is the longest grading that `Limits` allows: every kernel
+    (1 + ``max_restarts``) starting, running the notebook and the locked helpers again, each with an interrupt's
+    grace, plus every test cell's time; the margin adds 60 s and 10 % (copying files, imports, a loaded machine).
+    """
+    from autograder.sandbox import Limits
+
+    limits = limits or Limits()
+    grace = limits.interrupt_grace_s
+    kernel = limits.startup_timeout_s + limits.notebook_timeout_s + limits.cell_timeout_s + 2 * grace
+    wall = (limits.max_restarts + 1) * kernel + tests * (limits.test_timeout_s + grace)
+    return wall * 1.1 + 60
+
+
+def _stop_task(client, future) -> str:
+    """Cancel `future` and restart the worker running it (its thread cannot be stopped otherwise); say what was done."""
+    try:
+        workers = [w for w, keys in client.processing().items() if future.key in keys]
+    except Exception:  # noqa: BLE001 - the scheduler will say it is gone at the next call
+        workers = []
+    future.cancel()
+    if not workers:
+        return "its task was cancelled"
+    try:
+        status = client.restart_workers(workers, timeout=60, raise_for_error=False)
+    except Exception as exc:  # noqa: BLE001 - no nanny (a worker started by hand): stop the worker itself
+        status = {w: f"{type(exc).__name__}" for w in workers}
+    stuck = [w for w in workers if status.get(w) != "OK"]
+    if stuck:
+        try:
+            client.run(os._exit, 1, workers=stuck, wait=False)
+        except Exception:  # noqa: BLE001 - nothing more can be done from here
+            pass
+        return f"its worker {', '.join(stuck)} was stopped (it could not be restarted)"
+    return f"its worker {', '.join(workers)} was restarted"
 
 
 def _record(course, lab, student, answer, identity, tests, release, summary) -> None:
@@ -452,6 +618,11 @@ def _record(course, lab, student, answer, identity, tests, release, summary) -> 
     summary.graded.append(student)
     if "seconds" in answer:
         summary.seconds[student] = answer["seconds"]
+
+
+def _one_line(text: str) -> str:
+    """`text` on one line: a reason printed after a student's id cannot start a line of its own."""
+    return " ".join(_printable(text).split())
 
 
 def _printable(text: str, limit: int = 2000) -> str:

@@ -65,6 +65,21 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from autograder.sweep import main as sweep_main
+
+    seeds_for = {}
+    for item in args.seeds_for:
+        grade_id, _, count = item.partition("=")
+        if not count.isdigit():
+            print(f"error: --seeds-for {item!r}: write GRADE_ID=N, e.g. test_training_loop=100", file=sys.stderr)
+            return 2
+        seeds_for[grade_id] = int(count)
+    return sweep_main(args.lab, args.seeds, args.first, args.only, Path(args.root), seeds_for)
+
+
 def _collect(args: argparse.Namespace) -> int:
     from autograder.collect import main as collect_main
 
@@ -154,6 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unconfined", action="store_true",
                    help="grade even where the kernel cannot be confined (prints what is not enforced)")
     p.set_defaults(func=_autograde)
+
+    p = sub.add_parser(
+        "sweep",
+        help="run every hidden test of a lab against its own solution for many students' seeds",
+        description="Execute solutions/LAB/LAB.ipynb once and run each hidden test against it with the generator "
+        "the grader gives the student of each seed. A fair hidden test passes for every seed: 0 failures in N "
+        "seeds bound its false-fail rate below about 3/N (95 %% confidence; 3000 seeds: below 1 in 1000). Exit 1 "
+        "when any seed fails (the failures are printed), 2 for an unknown lab.",
+        epilog="example: python -m autograder sweep 04_optimizers --seeds 3000\n"
+        "         python -m autograder sweep 04_optimizers --only test_adam --first 1000 --seeds 60",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("lab", metavar="LAB", help="lab folder name, e.g. 04_optimizers")
+    p.add_argument("--seeds", type=int, default=3000, metavar="N", help="how many seeds (default: 3000)")
+    p.add_argument("--first", type=int, default=0, metavar="S", help="the first seed (default: 0)")
+    p.add_argument("--only", metavar="GRADE_ID", help="sweep only this test cell")
+    p.add_argument("--seeds-for", action="append", default=[], metavar="GRADE_ID=N",
+                   help="another number of seeds for one test cell (repeatable), e.g. test_training_loop=100")
+    p.add_argument("--root", default=".", metavar="DIR", help="the course checkout holding solutions/ (default: .)")
+    p.set_defaults(func=_sweep)
 
     p = sub.add_parser(
         "collect",
