@@ -20,3 +20,12 @@ c.ClearSolutions.text_stub = TEXT_STUB
 
 # A test cell that runs longer than this is stopped and scores 0.
 c.ExecutePreprocessor.timeout = 120
+
+# Student markup reaches the instructor's browser through two nbconvert HTMLExporters: the feedback HTML of
+# `nbgrader generate_feedback` and the formgrader's submission pages. Both get the course's sanitiser first
+# (autograder.markup: Markdown, HTML and outputs, with nh3), since their templates render Markdown cells
+# unsanitised; sanitize_html also makes nbconvert clean HTML outputs and leave out JavaScript and widgets.
+from autograder.markup import SanitizeMarkup  # noqa: E402
+
+c.HTMLExporter.preprocessors = [SanitizeMarkup]
+c.HTMLExporter.sanitize_html = True
