@@ -185,7 +185,8 @@ def test_moodle_folders_and_generic_layout(course, tmp_path, capsys):
 
 def test_nothing_collected_exits_nonzero_and_writes_nothing(course, tmp_path, capsys):
     """Does a download with no notebook of the lab exit 1, hint at --lms, and create no folder?"""
-    download = make_zip(tmp_path / "s.zip", {"Ada Lovelace_4711_assignsubmission_file_/05_minibatch_sgd.ipynb": nb("a")})
+    moodle_name = "Ada Lovelace_4711_assignsubmission_file_/05_minibatch_sgd.ipynb"
+    download = make_zip(tmp_path / "s.zip", {moodle_name: nb("a")})
     code, out, err = run(capsys, LAB, download, "--course-dir", course)
     assert code == 1
     assert "no notebook of 05_minibatch_sgd was collected" in err and "--lms moodle" in err
