@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import importlib.resources
 import pathlib
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["data_path", "load_will_i_pass", "make_moons_data", "make_blobs_data"]
+__all__ = ["data_path", "load_will_i_pass", "make_moons_data", "make_blobs_data", "load_digits_split", "DigitsSplit"]
 
 _CHECKOUT_DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 _PACKAGE = "course_utils.datasets"
@@ -129,6 +130,45 @@ def make_blobs_data(
         n_samples=n, centers=centers, cluster_std=std, n_features=num_features, random_state=_sklearn_seed(rng)
     )
     return X.astype(np.float64), y.astype(np.int64)
+
+
+class DigitsSplit(NamedTuple):
+    """The course's fixed split of scikit-learn's digits: train to fit, validation to choose, test to report once."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+DIGITS_SPLIT_SEED = 20240901  # fixed: every lab, every student, every run sees the same split
+DIGITS_SIZES = (1077, 360, 360)  # train, validation, test: 60 %, 20 %, 20 % of the 1797 images
+
+
+def load_digits_split(dtype=np.float32) -> DigitsSplit:
+    """scikit-learn's bundled digits (1797 images of 8x8 pixels, classes 0-9; no download), split once for the course.
+
+    The split is stratified by class and fixed (`DIGITS_SPLIT_SEED`), so Labs 04-06 train, choose and
+    report on the same images. Pixels are scaled from 0..16 to [0, 1]; rows are flattened to 64 features.
+
+    Returns
+    -------
+    DigitsSplit
+        ``X_*`` of shape (N, 64) in `dtype`, ``y_*`` of shape (N,) int64; N = 1077, 360, 360.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X, y = (X / 16.0).astype(dtype), y.astype(np.int64)
+    n_train, n_val, n_test = DIGITS_SIZES
+    X_train, X_rest, y_train, y_rest = train_test_split(
+        X, y, train_size=n_train, stratify=y, random_state=DIGITS_SPLIT_SEED)
+    X_val, X_test, y_val, y_test = train_test_split(
+        X_rest, y_rest, train_size=n_val, stratify=y_rest, random_state=DIGITS_SPLIT_SEED + 1)
+    return DigitsSplit(X_train, y_train, X_val, y_val, X_test, y_test)
 
 
 def _sklearn_seed(rng: np.random.Generator) -> int:

@@ -105,3 +105,21 @@ def test_blobs_shapes_and_rng_type():
     assert X.shape == (30, 4) and set(y.tolist()) == {0, 1, 2}
     with pytest.raises(TypeError, match="default_rng"):
         data.make_blobs_data(30, rng=0)
+
+
+def test_digits_split_is_fixed_disjoint_and_stratified():
+    """Does load_digits_split give the same 1077/360/360 split every call, with no image in two parts, every class
+    in every part, pixels in [0, 1] and the requested dtype?"""
+    first, second = data.load_digits_split(), data.load_digits_split(np.float64)
+    sizes = tuple(len(part) for part in (first.y_train, first.y_val, first.y_test))
+    assert sizes == data.DIGITS_SIZES == (1077, 360, 360)
+    assert first.X_train.shape == (1077, 64) and first.X_train.dtype == np.float32 and first.y_train.dtype == np.int64
+    assert second.X_test.dtype == np.float64 and np.array_equal(first.y_test, second.y_test)
+    assert np.allclose(first.X_val, second.X_val) and 0.0 <= first.X_train.min() and first.X_train.max() <= 1.0
+    rows = [tuple(r) for part in (second.X_train, second.X_val, second.X_test) for r in part.round(6)]
+    from sklearn.datasets import load_digits
+    everything = sorted(tuple(r) for r in (load_digits().data / 16.0).round(6))
+    assert sorted(rows) == everything  # the three parts are the whole data set, each image once
+    for part in (first.y_train, first.y_val, first.y_test):
+        counts = np.bincount(part, minlength=10)
+        assert counts.min() >= 0.08 * len(part) and counts.max() <= 0.12 * len(part)
