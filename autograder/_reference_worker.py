@@ -204,8 +204,8 @@ class Decoder:
             name = x["__callable__"]
             if name not in PURE:
                 raise Refused(f"{_where(path)} is the function {name[:60]!r}, which may not be passed to a reference: "
-                              "pass a function of your own (it runs in your notebook) or one of "
-                              f"{', '.join(PURE)}")
+                              "pass a function of your own (it runs in your notebook) or a pure numpy function such "
+                              "as numpy.tanh")
             try:
                 return _pure(name)
             except (ImportError, AttributeError):

@@ -867,7 +867,7 @@ class RemoteStudent:
         """
         deadline = self._ag_call_deadline or time.monotonic() + self._ag_call_timeout
         # The worker's time ends a little before the call's, so that its failure reaches the test as an answer.
-        worker_deadline = deadline - min(1.0, 0.1 * self._ag_call_timeout)
+        worker_deadline = deadline - min(2.0, 0.2 * self._ag_call_timeout)
         names: list[str] = []  # the reference calls being served, outermost first
         broken = None  # (type, message) once the worker failed during this call
         for _ in range(100_000):
