@@ -311,7 +311,10 @@ def _dumps(value) -> bytes:
     return json.dumps(value, allow_nan=True, separators=(",", ":")).encode()
 
 
-def _error(kind: str, message: str) -> dict:
+def _error(kind, message: str) -> dict:
+    """An error answer; `kind` is a builtin exception's name, or an exception (named by its nearest builtin class)."""
+    if isinstance(kind, BaseException):
+        kind = next((c.__name__ for c in type(kind).__mro__ if BUILTIN_EXCEPTIONS.get(c.__name__) is c), "")
     return {"kind": "error", "error": {"type": kind if kind in BUILTIN_EXCEPTIONS else "RuntimeError",
                                        "message": message[:500]}}
 
@@ -410,7 +413,7 @@ class Worker:
                 answer["changed"] = changed
             return answer
         except BaseException as exc:  # noqa: BLE001 - the reference rejects these arguments, as it would in the kernel
-            return _error(type(exc).__name__, f"{exc}")
+            return _error(exc, f"{exc}")
         finally:
             self.limits.pop()
 

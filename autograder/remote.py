@@ -635,9 +635,9 @@ class _ReferenceWorker:
             rc = self.proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
             return "it stopped answering"
-        if rc in (-9, -24) or rc == 128 + 9:  # SIGKILL, SIGXCPU
-            return f"it ended with signal {-rc if rc < 0 else 9} (its memory or CPU limit)"
-        return f"it ended with status {rc} (its memory limit?)"
+        if rc < 0:
+            return f"it ended with signal {-rc}" + (" (its CPU time limit)" if -rc == 24 else "")
+        return f"it ended with status {rc}"
 
 
 def _kill_process(proc: subprocess.Popen) -> None:
