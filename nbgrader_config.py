@@ -8,6 +8,13 @@ c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.course_id = "dl-foundations"
 c.CourseDirectory.source_directory = "solutions"
+# nbgrader's release layout is <release_directory>/<lab>/<lab>.ipynb: what `nbgrader generate_assignment` writes
+# and what `zip_collect` checks submitted names against. The course's student notebooks, notebooks/<lab>.ipynb,
+# are flat (written by `make release`), so notebooks/ cannot be this directory: nbgrader would look in
+# notebooks/<lab>/ and find nothing, and generate_assignment would write a second copy into notebooks/<lab>/.
+# release/ (git-ignored) stays nbgrader's own. `python -m autograder collect` replaces zip_collect and checks
+# names against the lab itself; a course that uses zip_collect runs `nbgrader generate_assignment <lab>` first,
+# which fills release/<lab>/ and silences its "No release notebooks found" warning.
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
