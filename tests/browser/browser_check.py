@@ -13,6 +13,10 @@ solutions/ and notebooks/ and stopped at the end. Labs are discovered, so new la
   error): NotImplementedError only in exercise and test cells, no other error anywhere, and a demo
   cell that waits for an exercise shows only its one-line note.
 
+* Student markup toward the instructor: the feedback HTML (``nbgrader generate_feedback`` with the course
+  config) of submissions whose Markdown and outputs carry script runs none of it in Chromium (the title stays,
+  window.xss stays unset, no dialog), and their autograded notebook opens untrusted in JupyterLab.
+
 Screenshots of every widget go to $BROWSER_SCREENSHOTS (default build/browser-screenshots).
 """
 from __future__ import annotations
@@ -417,3 +421,118 @@ def test_untouched_student_notebook_runs_cell_by_cell(lab, server, browser):
     finally:
         page.close()
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- student markup toward the instructor
+
+JS_PROVOKE = """() => {
+  // fire what inline handlers wait for, on every element of the page body; follow javascript: links
+  const events = ['mouseover', 'mouseenter', 'focus', 'click', 'toggle', 'load', 'error', 'animationstart'];
+  for (const el of document.body.querySelectorAll('*')) {
+    for (const name of events) {
+      if (name === 'click' && el.tagName !== 'A') continue;
+      if (name === 'click' && el.protocol !== 'javascript:') continue;
+      el.dispatchEvent(new Event(name, {bubbles: false}));
+    }
+  }
+  for (const d of document.querySelectorAll('details')) d.open = !d.open;
+  return null;
+}"""
+JS_LEFT = """() => ({
+  title: document.title,
+  xss: window.xss === undefined ? null : String(window.xss),
+  handlers: [...document.querySelectorAll('*')].flatMap(e => [...e.attributes].filter(a => /^on/i.test(a.name))
+             .map(a => e.tagName + ' ' + a.name)),
+  risky: [...document.querySelectorAll('iframe, object, embed, svg, math, form, base, a[href^="javascript:" i]')]
+         .map(e => e.tagName),
+  text: document.body.innerText,
+})"""
+
+
+@pytest.fixture(scope="session")
+def hostile_feedback(tmp_path_factory):
+    """The course of tests/grading/test_markup.py, built and given feedback by the course's .venv (nbgrader lives
+    there): {'alice', 'mallory', 'eve': feedback HTML, 'autograded': mallory's autograded notebook}."""
+    python = JUPYTER.parent / "python"
+    root = tmp_path_factory.mktemp("markup") / "course"
+    code = ("import json, sys; from tests.grading.test_markup import write_feedback; "
+            "print(json.dumps(write_feedback(sys.argv[1])))")
+    done = subprocess.run([str(python), "-c", code, str(root)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _offline(page) -> list[str]:
+    """Block every request but file:// (the feedback's MathJax comes from a CDN); returns the blocked URLs."""
+    blocked = []
+
+    def route(request_route):
+        url = request_route.request.url
+        if url.startswith("file:"):
+            request_route.continue_()
+        else:
+            blocked.append(url)
+            request_route.abort()
+
+    page.route("**/*", route)
+    return blocked
+
+
+def test_feedback_of_hostile_markup_runs_no_script(browser, hostile_feedback):
+    """Feedback pages of submissions whose Markdown and outputs carry script (<script>, onerror, <svg onload>,
+    javascript: links, iframes, <style>, HTML and JavaScript outputs): in Chromium, no payload changes the page
+    title or sets window.xss, even with every handler's event fired, and no dialog opens. A control page with the
+    same kind of payload, unsanitised, does change the title (the check can see script run)."""
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.set_content("<title>control</title><img src=x onerror=\"document.title='XSS-control'; window.xss=1\">")
+        page.wait_for_function("() => document.title === 'XSS-control'", timeout=10_000)
+        blocked = _offline(page)
+        for student in ("mallory", "eve"):
+            path = Path(hostile_feedback[student])
+            page.goto(path.as_uri(), wait_until="load", timeout=60_000)
+            page.wait_for_timeout(1000)  # failed images fire their error events
+            page.evaluate(JS_PROVOKE)
+            page.wait_for_timeout(1000)
+            left = page.evaluate(JS_LEFT)
+            print(f"{student}'s feedback: title {left['title']!r}, {len(left['text'])} characters shown")
+            assert left["title"] == "toy", f"{student}: a payload changed the title to {left['title']!r}"
+            assert left["xss"] is None, f"{student}: a payload set window.xss"
+            assert not left["handlers"], f"{student}: event handlers in the page: {left['handlers'][:5]}"
+            assert not left["risky"], f"{student}: {left['risky']} in the page"
+            assert "My answer" in left["text"], f"{student}: the student's Markdown text is not shown"
+            if student == "eve":  # the raw notebook's outputs: a widget view leaves its text, removals are said
+                assert "IntSlider(value=3)" in left["text"] and "[output removed for safety: image/svg+xml]" in left["text"]
+        assert not dialogs, f"dialogs opened: {dialogs}"
+        assert not [u for u in blocked if "XSS" in u], f"payload requests: {[u for u in blocked if 'XSS' in u]}"
+    finally:
+        page.close()
+
+
+def test_autograded_hostile_notebook_opens_untrusted(server, browser, course, hostile_feedback):
+    """The autograded notebook of the hostile submission, opened in JupyterLab: unsigned, so untrusted; no payload
+    changes the title or sets window.xss; the student's Markdown text is shown."""
+    target = course / "autograded-check" / "mallory.ipynb"
+    target.parent.mkdir(exist_ok=True)
+    shutil.copy(hostile_feedback["autograded"], target)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    try:
+        _open(page, server, "autograded-check/mallory.ipynb")
+        title = page.title()
+        page.wait_for_timeout(1500)
+        trusted = page.evaluate("""() => {
+          const model = window.jupyterapp.shell.currentWidget.content.model.cells;
+          const out = [];
+          for (let i = 0; i < model.length; i++) { const c = model.get(i); if (c.type === 'code') out.push(c.trusted); }
+          return out;
+        }""")
+        left = page.evaluate(JS_LEFT)
+        assert trusted and not any(trusted), f"code cells trusted: {trusted}"
+        assert left["title"] == title and "XSS" not in left["title"], f"the title became {left['title']!r}"
+        assert left["xss"] is None, "a payload set window.xss"
+        assert "My answer" in left["text"]
+    finally:
+        page.close()

@@ -21,7 +21,7 @@ from nbconvert.filters.markdown import markdown2html
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_output, new_raw_cell
 
 from autograder import gradebook, markup
-from tests.conftest import ROOT
+from tests.conftest import ROOT, child_environment
 from tests.grading.test_gradebook import LAB, graded, make_course, solved
 
 MARK = "XSS"  # every payload's script carries it: it must never reach a script, a URL or an event handler
@@ -211,16 +211,50 @@ def hostile_submission() -> nbformat.NotebookNode:
     return nb
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    """A course in which alice submitted the plain solution and mallory the hostile one, both recorded."""
-    root = make_course(tmp_path_factory.mktemp("markup") / "course", {"alice": solved(), "mallory": hostile_submission()})
+def as_autograded_elsewhere(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A recorded autograded notebook given back the hostile submission's raw content, as stock `nbgrader
+    autograde` (which keeps outputs and Markdown as submitted) would leave it on disk."""
+    raw = hostile_submission()
+    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "explain")
+    answer.source = HOSTILE_MARKDOWN
+    nb.cells.insert(1, raw.cells[1])  # the extra Markdown cell
+    nb.cells += raw.cells[-2:]  # the code cell with its outputs, the raw cell with its HTML format
+    nb.metadata["widgets"] = raw.metadata["widgets"]
+    return nb
+
+
+def build_course(root: Path) -> gradebook.Course:
+    """A toy course in which alice submitted the solution and mallory the hostile one, both recorded by the
+    autograder; eve's autograded notebook holds the hostile content raw (`as_autograded_elsewhere`)."""
+    root = make_course(root, {"alice": solved(), "mallory": hostile_submission(), "eve": solved()})
     course = gradebook.load_course(root, LAB)
     release = gradebook.release_notebook(course, LAB)
     gradebook.ensure_assignment(course, LAB, release)
-    for student in ("alice", "mallory"):
+    for student in ("alice", "mallory", "eve"):
         gradebook.record(course, LAB, graded(course, student, {"test_add": 2.0, "test_mul": 3.0}), release)
+    path = course.autograded("eve", LAB)
+    path.write_text(nbformat.writes(as_autograded_elsewhere(nbformat.read(path, as_version=4))))
     return course
+
+
+def generate_feedback(course, env) -> dict[str, Path]:
+    """`nbgrader generate_feedback` with the course's nbgrader_config.py; {student: feedback HTML}."""
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", LAB, "--force"], cwd=course.root,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return {s: course.root / "feedback" / s / LAB / f"{LAB}.html" for s in ("alice", "mallory", "eve")}
+
+
+def write_feedback(root: str) -> dict[str, str]:
+    """For `make test-browser` (run with the course's .venv): the course under `root` and its feedback pages."""
+    course = build_course(Path(root))
+    pages = generate_feedback(course, child_environment())
+    return {"autograded": str(course.autograded("mallory", LAB)), **{s: str(p) for s, p in pages.items()}}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    return build_course(tmp_path_factory.mktemp("markup") / "course")
 
 
 def test_autograded_notebook_keeps_no_script(recorded):
@@ -252,45 +286,33 @@ def test_autograded_notebook_stays_unsigned(recorded, tmp_path):
     assert not notary.check_signature(nb)
 
 
-def feedback(course, child_env) -> dict[str, str]:
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", LAB, "--force"], cwd=course.root,
-                          env=child_env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    return {s: (course.root / "feedback" / s / LAB / f"{LAB}.html").read_text() for s in ("alice", "mallory")}
-
-
 def test_feedback_html_keeps_no_script(recorded, child_env):
-    """Does `nbgrader generate_feedback` with the course config write mallory's feedback without any of her script?"""
-    pages = feedback(recorded, child_env)
-    page = pages["mallory"]
-    assert_inert(page, "feedback", baseline=pages["alice"])
-    assert "My answer" in page and "$$\\sum_i w_i^2$$" in page and "<summary>Hint</summary>" in page
+    """Does `nbgrader generate_feedback` with the course config write feedback without any of the script, both from
+    the autograder's notebook (mallory) and from a raw hostile one that only the config cleans (eve)?"""
+    eve = nbformat.read(recorded.autograded("eve", LAB), as_version=4)
+    assert any(markup.unsafe(markdown2html(c.source)) for c in eve.cells if c.cell_type == "markdown"), \
+        "eve's notebook on disk is hostile"
+    pages = {s: p.read_text() for s, p in generate_feedback(recorded, child_env).items()}
+    for student in ("mallory", "eve"):
+        page = pages[student]
+        assert_inert(page, f"{student}'s feedback", baseline=pages["alice"])
+        assert "My answer" in page and "$$\\sum_i w_i^2$$" in page and "<summary>Hint</summary>" in page
+    assert "IntSlider(value=3)" in pages["eve"] and "iVBORw0KGgo=" in pages["eve"] and "<b>bold</b>" in pages["eve"]
 
 
-def test_feedback_sanitises_notebooks_autograded_elsewhere(recorded, child_env, tmp_path):
-    """Does the course config alone make generate_feedback safe on an autograded notebook holding raw hostile
-    content (as stock `nbgrader autograde`, which keeps outputs, would write it)?"""
+def test_feedback_without_the_course_config_would_run_script(recorded, child_env, tmp_path):
+    """Without the course config's lines, does stock generate_feedback keep eve's script? (the config is what works)"""
     course = gradebook.load_course(shutil.copytree(recorded.root, tmp_path / "course"), LAB)
-    path = course.autograded("mallory", LAB)
-    nb = nbformat.read(path, as_version=4)
-    raw = hostile_submission()
-    code = next(c for c in nb.cells if c.cell_type == "code" and not c.metadata.get("nbgrader"))
-    code.outputs = raw.cells[-2].outputs
-    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "explain")
-    answer.source = HOSTILE_MARKDOWN
-    nb.cells.append(raw.cells[-1])
-    nb.metadata["widgets"] = raw.metadata["widgets"]
-    path.write_text(nbformat.writes(nb))
-    assert markup.unsafe(markdown2html(answer.source)), "the notebook on disk is hostile"
-    pages = feedback(course, child_env)
-    page = pages["mallory"]
-    assert_inert(page, "feedback of a raw notebook", baseline=pages["alice"])
-    assert "IntSlider(value=3)" in page and "iVBORw0KGgo=" in page and "<b>bold</b>" in page
+    config = course.root / "nbgrader_config.py"
+    config.write_text(re.sub(r"(?m)^c\.HTMLExporter\..*$", "", config.read_text()))
+    pages = {s: p.read_text() for s, p in generate_feedback(course, child_env).items()}
+    with pytest.raises(AssertionError, match="event handlers survived"):
+        assert_inert(pages["eve"], "eve's feedback", baseline=pages["alice"])
 
 
 def test_formgrader_exporter_is_sanitised(recorded):
-    """Does the HTMLExporter the formgrader builds from the course config (template formgrade) render mallory's
-    submission page without her script?"""
+    """Does the HTMLExporter the formgrader builds from the course config (template formgrade) render eve's raw
+    hostile submission page without any of her script?"""
     from nbconvert.exporters import HTMLExporter
     from nbgrader.server_extensions.formgrader import handlers
     from traitlets.config import Config, PyFileConfigLoader
@@ -300,17 +322,13 @@ def test_formgrader_exporter_is_sanitised(recorded):
     extra.HTMLExporter.template_name = "formgrade"
     extra.HTMLExporter.extra_template_basedirs = [handlers.template_path]
     config.merge(extra)
-    path = recorded.autograded("mallory", LAB)
-    nb = nbformat.read(path, as_version=4)
-    answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "explain")
-    answer.source = HOSTILE_MARKDOWN  # as on disk before this course sanitised it
-    nb.cells[-1].outputs = HOSTILE_OUTPUTS if nb.cells[-1].cell_type == "code" else []
-    resources = {"assignment_id": LAB, "notebook_id": LAB, "submission_id": "x", "index": 0, "total": 1,
-                 "base_url": "", "student": "mallory", "last_name": None, "first_name": None,
-                 "notebook_path": str(Path("autograded") / "mallory" / LAB / f"{LAB}.ipynb")}
     exporter = HTMLExporter(config=config)
     assert any(isinstance(p, markup.SanitizeMarkup) for p in exporter._preprocessors)
-    page, _ = exporter.from_notebook_node(nb, resources=dict(resources))
-    honest, _ = exporter.from_filename(str(recorded.autograded("alice", LAB)), resources={**resources, "student": "alice"})
-    assert_inert(page, "formgrader page", baseline=honest)
-    assert "My answer" in page and "<summary>Hint</summary>" in page
+    pages = {}
+    for student in ("alice", "eve"):  # the resources the formgrader's SubmissionHandler passes
+        resources = {"assignment_id": LAB, "notebook_id": LAB, "submission_id": "x", "index": 0, "total": 1,
+                     "base_url": "", "student": student, "last_name": None, "first_name": None,
+                     "notebook_path": f"autograded/{student}/{LAB}/{LAB}.ipynb"}
+        pages[student], _ = exporter.from_filename(str(recorded.autograded(student, LAB)), resources=resources)
+    assert_inert(pages["eve"], "formgrader page", baseline=pages["alice"])
+    assert "My answer" in pages["eve"] and "<summary>Hint</summary>" in pages["eve"]
