@@ -591,13 +591,22 @@ def _stop_task(client, future) -> str:
     except Exception as exc:  # noqa: BLE001 - no nanny (a worker started by hand): stop the worker itself
         status = {w: f"{type(exc).__name__}" for w in workers}
     stuck = [w for w in workers if status.get(w) != "OK"]
-    if stuck:
-        try:
+    if not stuck:
+        return f"its worker {', '.join(workers)} was restarted"
+    try:  # a worker in this very process (an in-process cluster) must not take the coordinator with it
+        here = _process()
+        stuck = [w for w, where in client.run(_process, workers=stuck).items() if where != here]
+        if stuck:
             client.run(os._exit, 1, workers=stuck, wait=False)
-        except Exception:  # noqa: BLE001 - nothing more can be done from here
-            pass
+    except Exception:  # noqa: BLE001 - nothing more can be done from here
+        stuck = []
+    if stuck:
         return f"its worker {', '.join(stuck)} was stopped (it could not be restarted)"
-    return f"its worker {', '.join(workers)} was restarted"
+    return "its worker could be neither restarted nor stopped (it may stay busy)"
+
+
+def _process() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
 
 
 def _record(course, lab, student, answer, identity, tests, release, summary) -> None:

@@ -59,10 +59,17 @@ def _grade(args: argparse.Namespace) -> int:
     for t in result["tests"]:
         mark = "PASS" if t["passed"] else "FAIL"
         line = f"  {mark}  {t['grade_id']:<{width}}  {t['score']:g} / {t['max_score']:g}"
-        print(line if t["passed"] else f"{line}   {t['message']}")
+        print(line if t["passed"] else f"{line}   {_continued(t['message'])}")
     for error in result["errors"]:
-        print(f"  error: {error}")
+        print(f"  error: {_continued(error)}")
     return 0
+
+
+def _continued(text: str) -> str:
+    """A message (cleaned by the grader, but free to hold line breaks) whose every further line is marked with ``|``:
+    nothing a submission writes into a message can pass for a line of the grader's own."""
+    first, *rest = str(text).splitlines() or [""]
+    return "".join([first, *(f"\n      | {line}" for line in rest)])
 
 
 def _sweep(args: argparse.Namespace) -> int:

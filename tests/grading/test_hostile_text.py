@@ -271,3 +271,20 @@ def test_watchdog_limit_covers_every_limit_of_one_notebook():
     longest = (limits.max_restarts + 1) * kernel + 4 * (limits.test_timeout_s + limits.interrupt_grace_s)
     assert longest < batch.watchdog_limit(4) <= longest * 1.1 + 60
     assert batch.watchdog_limit(5) > batch.watchdog_limit(4)
+
+
+def test_grade_output_keeps_a_message_from_forging_lines(tmp_path, monkeypatch, capsys):
+    """Does `grade` (without --json) print a message's further lines marked with '|', so that a line break in what
+    a submission returned cannot print a PASS line or an error line of the grader's own?"""
+    from autograder.cli import main
+
+    forged = {"lab": "toy", "score": 0.0, "max_score": 3.0, "seed": 1, "errors": ["cell 2: boom\n  error: none"],
+              "tests": [{"grade_id": "test_add", "score": 0.0, "max_score": 3.0, "passed": False,
+                         "message": "wrong\n  PASS  test_add  3 / 3\ntoy: 3 / 3"}]}
+    monkeypatch.setattr(grading, "grade_notebook", lambda *args, **kwargs: forged)
+    path = tmp_path / "toy.ipynb"
+    path.write_text("{}")
+    assert main(["grade", "toy", str(path), "--unconfined"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["toy: 0 / 3   (seed 1)", "  FAIL  test_add  0 / 3   wrong", "      |   PASS  test_add  3 / 3",
+                     "      | toy: 3 / 3", "  error: cell 2: boom", "      |   error: none"], lines
