@@ -924,6 +924,8 @@ class RemoteStudent:
                 raise _WorkerFailed("the kernel broke the protocol during a reference call")
             worker = self._ag_worker
             if worker is None or not worker.alive():
+                if kind != "ref" or len(names) > 1:  # it was serving this call: a fresh one would not know it
+                    raise _WorkerFailed(worker._death() if worker is not None else "it is gone")
                 worker = self._ag_start_worker()
             if kind == "ref" and key not in worker.defined:
                 headers.insert(0, ({"op": "define", "key": key, "name": name, "source": source}, ""))

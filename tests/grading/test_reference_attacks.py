@@ -57,7 +57,8 @@ def adam(w, dw, config=None):
     return w - config["learning_rate"] * m_hat / (np.sqrt(v_hat) + config["eps"]), config
 '''
 REFERENCES = {
-    "affine": "import numpy as np\n\ndef affine(x, w, b):\n    return np.asarray(x, float) @ np.asarray(w, float) + b\n",
+    "affine": ("import numpy as np\n\ndef affine(x, w, b):\n"
+               "    return np.asarray(x, float) @ np.asarray(w, float) + b\n"),
     "adam": ADAM,
     "transform": "def transform(x, g):\n    return 3.0 * g(x)\n",
     "count_up": "def count_up(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n",
@@ -65,7 +66,8 @@ REFERENCES = {
 
 SOLUTION = {
     "setup": "import numpy as np",
-    "forward": "def forward(x, w, b):\n    ### BEGIN SOLUTION\n    return np.tanh(affine(x, w, b))\n    ### END SOLUTION",
+    "forward": ("def forward(x, w, b):\n    ### BEGIN SOLUTION\n    return np.tanh(affine(x, w, b))\n"
+                "    ### END SOLUTION"),
     "run_adam": ("def run_adam(w, grads):\n    ### BEGIN SOLUTION\n    config = {}\n    for dw in grads:\n"
                  "        w, config = adam(w, dw, config)\n    return w\n    ### END SOLUTION"),
     "combine": ("def square(v):\n    return v * v\n\ndef combine(x):\n    ### BEGIN SOLUTION\n"
@@ -138,7 +140,8 @@ HOSTILE = {
                  "        try:\n            adam(w, grads[0], config)\n        except Exception as exc:\n"
                  "            errors.append(f'{type(exc).__name__}: {exc}')\n"
                  "    raise ValueError(' | '.join(errors))"),
-    "combine": ("def combine(x):\n    errors = []\n    for name in ('builtins.exit', 'builtins.open', 'builtins.input'):\n"
+    "combine": ("def combine(x):\n    errors = []\n"
+                "    for name in ('builtins.exit', 'builtins.open', 'builtins.input'):\n"
                 "        try:\n            _send(transform, {'args': [1.0, {'__callable__': name}], 'kwargs': {}})\n"
                 "        except ValueError as exc:\n            errors.append(str(exc)[:110])\n"
                 "    raise ValueError(' | '.join(errors))"),
