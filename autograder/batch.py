@@ -24,7 +24,16 @@ unreadable submission file, a worker that cannot confine a kernel or lacks a
 package, a grade function that raises, a worker lost twice with the task, a
 gradebook write that fails) leaves that student UNGRADED: nothing is recorded,
 the summary says why, and the next run grades them. One student never stops
-the others. Losing the scheduler stops the batch without recording anything
+the others: a watchdog gives up any task still running past the per-notebook
+wall limit plus a margin (`watchdog_limit`), whatever hangs, and restarts the
+worker that held it; that student is NOT GRADED with the reason.
+
+Student ids are folder names, so they may hold anything: they are printed with
+`printable_id` (control characters and raw bytes escaped, so no id can move
+the cursor, retitle the terminal or forge a line); an id that is not valid
+UTF-8 cannot be stored by nbgrader and is NOT GRADED with the fix; ids that
+look alike (`id_skeleton`: NFKC, case folding, a table of Cyrillic and Greek
+look-alike letters) are graded apart and flagged under the scores. Losing the scheduler stops the batch without recording anything
 more: run the command again to resume.
 
 Seeds: each student's hidden-test inputs come from a seed derived from a
