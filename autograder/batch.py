@@ -335,6 +335,8 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
         raise BatchError(f"lab {', '.join(repeated)} named more than once; name each lab once")
     if workers is not None and workers < 1:
         raise BatchError(f"--workers must be at least 1 (got {workers})")
+    if watchdog_s is not None and not watchdog_s > 0:
+        raise BatchError(f"--time-limit must be a positive number of seconds (got {watchdog_s:g})")
     if grade_fn is None and not scheduler and not require_confinement(unconfined):
         raise BatchError("no confinement here (see above); nothing was graded")
     held = {}

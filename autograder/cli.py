@@ -20,7 +20,8 @@ def _autograde(args: argparse.Namespace) -> int:
 
     try:
         summaries = autograde_labs(args.labs, args.course_dir, workers=args.workers, scheduler=args.scheduler,
-                                   seed=args.seed, force=args.force, unconfined=args.unconfined)
+                                   seed=args.seed, force=args.force, unconfined=args.unconfined,
+                                   watchdog_s=args.time_limit)
     except BatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -173,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="secret of the run: each student's seed is derived from it and their id "
                    "(default: drawn at random; each seed is recorded in autograded/)")
     p.add_argument("--force", action="store_true", help="grade every submission again, even those already graded")
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="give up a submission still grading after S seconds on its worker: NOT GRADED, its worker "
+                   "restarted (default: the longest grading the per-notebook limits allow plus a margin, "
+                   "about 49 minutes for two test cells)")
     p.add_argument("--unconfined", action="store_true",
                    help="grade even where the kernel cannot be confined (prints what is not enforced)")
     p.set_defaults(func=_autograde)

@@ -288,3 +288,20 @@ def test_grade_output_keeps_a_message_from_forging_lines(tmp_path, monkeypatch, 
     lines = capsys.readouterr().out.splitlines()
     assert lines == ["toy: 0 / 3   (seed 1)", "  FAIL  test_add  0 / 3   wrong", "      |   PASS  test_add  3 / 3",
                      "      | toy: 3 / 3", "  error: cell 2: boom", "      |   error: none"], lines
+
+
+def test_time_limit_option_reaches_the_watchdog(tmp_path, monkeypatch):
+    """Does `autograde --time-limit S` become the watchdog's limit, and is a limit that is not positive refused with
+    the option named, before anything is graded?"""
+    seen = {}
+
+    def fake_labs(labs, course_dir, **options):
+        seen.update(options)
+        return {}
+
+    monkeypatch.setattr(batch, "autograde_labs", fake_labs)
+    assert run_cli(["autograde", LAB, "--course-dir", str(tmp_path), "--time-limit", "90"])[0] == 0
+    assert seen["watchdog_s"] == 90.0
+    monkeypatch.undo()
+    rc, out, err = run_cli(["autograde", LAB, "--course-dir", str(tmp_path), "--time-limit", "0"])
+    assert rc == 2 and out == "" and err == "error: --time-limit must be a positive number of seconds (got 0)\n"
