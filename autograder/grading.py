@@ -60,6 +60,7 @@ from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite
 from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout, clean_text
 from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available
 from autograder.wire import Budget
+from course_utils.selfcheck import is_check_cell
 
 __all__ = ["GradingError", "HiddenTestError", "Limits", "find_source", "grade_notebook", "read_submission"]
 
@@ -156,8 +157,8 @@ def read_submission(path: Path, limits: Limits, suite: Suite | None = None
             code.append((f"cell {index} ({grade_id}, locked: run from the release)", given.source))
             keys.append(key)
             continue
-        if cell.get("cell_type") != "code" or _is_submission_test_cell(cell):
-            continue
+        if cell.get("cell_type") != "code" or _is_submission_test_cell(cell) or is_check_cell(cell):
+            continue  # the self-check cell (course_utils.selfcheck), exactly as released, is not graded
         if not isinstance(source, str) or not source.strip():
             continue
         label = f"cell {index}" + (f" ({grade_id})" if isinstance(grade_id, str) else "")

@@ -10,7 +10,11 @@ this module adds what nbgrader does not do:
   one place that holds the URL (``[project.urls] Repository`` in pyproject.toml);
 * an all-or-nothing write: every lab is generated in a scratch directory first,
   and notebooks/ is touched only when all of them succeeded;
-* ``--check``: compare what would be written with what is committed.
+* ``--check``: compare what would be written with what is committed;
+* the self-check at the end of every student notebook ("will this notebook
+  grade?", `course_utils.selfcheck`): a short Markdown cell and a code cell,
+  rendered into notebooks/ only (solutions/ never has them), the code cell
+  carrying the manifest of the released notebook in its metadata.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from course_utils import selfcheck
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_STUB = "# TODO: replace this line with your code\nraise NotImplementedError()"
@@ -221,6 +227,31 @@ def _render_course_cells(nb: nbformat.NotebookNode, lab: str, url: str) -> None:
             cell.source = render_setup_source(cell.source, url)
 
 
+SELF_CHECK_INTRO = """## Before you hand in: will this notebook grade?
+
+Save the notebook first (Ctrl-S, or File > Save), then run the cell below. It reads the notebook *as saved* (in \
+Colab, the notebook as File > Download saves it) and checks that every graded cell is still there with its type and \
+grade_id, that the locked cells are unchanged and that the file is this lab's. It counts the public checks that \
+passed in the saved outputs and prints a receipt with the file's SHA-256 and the time. It changes nothing. In Colab, \
+hand in the file that File > Download > Download .ipynb gives."""
+
+
+def render_self_check(nb: nbformat.NotebookNode, lab: str) -> None:
+    """Append the self-check cells to the student notebook `nb` (replacing any earlier ones).
+
+    The code cell is not an nbgrader cell (no grade_id: nbgrader and the gradebook never see it as
+    graded; the grader skips it, `course_utils.selfcheck.is_check_cell`); JupyterLab keeps it read-only.
+    """
+    nb.cells = [c for c in nb.cells if not {selfcheck.TAG, f"{selfcheck.TAG}-intro"} & set(c.metadata.get("tags", []))]
+    manifest = selfcheck.build_manifest(nb, lab)
+    intro = nbformat.v4.new_markdown_cell(SELF_CHECK_INTRO, id=f"{selfcheck.TAG}-intro")
+    intro.metadata["tags"] = [f"{selfcheck.TAG}-intro"]
+    code = nbformat.v4.new_code_cell(selfcheck.cell_source(lab, selfcheck.manifest_digest(manifest)), id=selfcheck.TAG)
+    code.metadata.update({"tags": [selfcheck.TAG], "editable": False, "deletable": False,
+                          selfcheck.METADATA_KEY: manifest})
+    nb.cells += [intro, code]
+
+
 def _generate(lab: Lab, nb: nbformat.NotebookNode, url: str, scratch: Path) -> nbformat.NotebookNode:
     """Run nbgrader's generate_assignment on one validated lab notebook inside a scratch course directory."""
     from nbgrader.apps import NbGraderAPI
@@ -254,6 +285,7 @@ def _generate(lab: Lab, nb: nbformat.NotebookNode, url: str, scratch: Path) -> n
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         cell.metadata.pop("execution", None)
+    render_self_check(student, lab.name)
     return student
 
 

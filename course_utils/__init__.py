@@ -2,8 +2,9 @@
 
 ``import course_utils`` is fast and needs neither PyTorch nor TensorFlow:
 only `set_seed` (numpy) is loaded eagerly; the submodules `checks`, `data`,
-`devices`, `plotting` (matplotlib) and `widgets` (ipywidgets) load on first
-use, e.g. ``course_utils.devices.print_report()``.
+`devices`, `plotting` (matplotlib), `selfcheck` (the "will this notebook
+grade?" cell) and `widgets` (ipywidgets) load on first use, e.g.
+``course_utils.devices.print_report()``.
 """
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import importlib
 
 from course_utils.seed import set_seed
 
-__all__ = ["set_seed", "checks", "data", "devices", "plotting", "seed", "widgets"]
+__all__ = ["set_seed", "checks", "data", "devices", "plotting", "seed", "selfcheck", "widgets"]
 __version__ = "0.1.0"
 
-_SUBMODULES = {"checks", "data", "devices", "plotting", "seed", "widgets"}
+_SUBMODULES = {"checks", "data", "devices", "plotting", "seed", "selfcheck", "widgets"}
 
 
 def __getattr__(name: str):

@@ -61,6 +61,36 @@ def test_release_writes_student_notebook(course):
     assert student.cells[3].metadata["nbgrader"]["points"] == 1
 
 
+def test_release_ends_with_the_self_check_and_the_grader_skips_it(course):
+    """Is the last cell the self-check ("will this notebook grade?") with the release's manifest, outside nbgrader,
+    and does the grader leave it out of the code it runs, unless a student put code into it?"""
+    from autograder.grading import read_submission
+    from autograder.sandbox import Limits
+    from course_utils import selfcheck
+
+    release([LAB], root=course)
+    path = course / "notebooks" / f"{LAB}.ipynb"
+    student = nbformat.read(path, as_version=4)
+    intro, check = student.cells[-2:]
+    assert intro.cell_type == "markdown" and "will this notebook grade?" in intro.source
+    assert check.metadata["tags"] == [selfcheck.TAG] and "nbgrader" not in check.metadata
+    manifest = check.metadata[selfcheck.METADATA_KEY]
+    assert manifest["lab"] == LAB
+    assert [(e["grade_id"], e["role"], "hash" in e) for e in manifest["cells"]] == [
+        ("setup", "locked", True), ("double", "answer", False), ("test_double", "test", True)]
+    assert check.source == selfcheck.cell_source(LAB, selfcheck.manifest_digest(manifest))
+    assert selfcheck.check(LAB, selfcheck.manifest_digest(manifest), path=path).ok
+    assert len([c for c in student.cells if selfcheck.TAG in c.metadata.get("tags", [])]) == 1
+
+    code, ids, problem, _ = read_submission(path, Limits())
+    assert problem is None and "self_check" not in ids
+    assert not any("course_utils.selfcheck" in source for _, source in code)
+    check.source += "\nprint('my own line')"  # no longer the released cell: it is the student's code, and runs
+    nbformat.write(student, path)
+    code, _, _, _ = read_submission(path, Limits())
+    assert any("course_utils.selfcheck" in source for _, source in code)
+
+
 def test_release_is_deterministic_and_check_detects_drift(course):
     """Does --check pass right after a release and fail, naming `make release`, after an edit?"""
     release([LAB], root=course)
