@@ -212,7 +212,9 @@ class Decoder:
                 raise Refused(f"{_where(path)}: {name!r} is not available") from None
         if "__handle__" in keys and keys <= {"__handle__", "type", "mro"} and type(x["__handle__"]) is int:
             kind = x.get("type")
-            origin = (f"your {kind[:80]} object" if type(kind) is str else "your object") + f" ({_where(path)})"
+            kind = kind[:80] if type(kind) is str else "object"
+            origin = ("your function" if kind in ("builtins.function", "builtins.method") else f"your {kind} object")
+            origin += f" ({_where(path)})"
             return KernelFunction(x["__handle__"], origin)
         raise Refused(f"{_where(path)}: unexpected marker {sorted(keys)[:5]}")
 

@@ -261,3 +261,32 @@ def test_attacks_through_references_cost_only_their_tests(lab, tmp_path):
     # Two references stopped at the call limit (about CALL_S each), on top of an honest grading's time.
     assert elapsed < 120, f"grading took {elapsed:.0f} s"
     assert not _workers_of(pid), "a reference worker outlived the grading"
+
+
+def test_nested_reference_calls_and_a_stuck_one_inside_a_callback():
+    """A kernel function that the reference calls back, which itself calls a reference: is the nested call
+    answered (and an input() there answered with EOF)? When the nested reference never ends, is the worker
+    stopped within the call's limit, both pending calls answered with the reason, and the next call served
+    by a fresh worker?"""
+    import numpy as np
+
+    from autograder.remote import RemoteError, RemoteStudent
+    from autograder.sandbox import Limits, Sandbox
+
+    with Sandbox({}, limits=Limits(call_timeout_s=CALL_S, memory_mb=1024)) as sandbox:
+        student = RemoteStudent(sandbox)
+        student._ag_install()
+        sandbox.execute("def g(x):\n    try:\n        input('?')\n    except EOFError:\n        pass\n"
+                        "    return inner(x)\n"
+                        "def run(x):\n    return outer(x, g)\n", timeout=20)
+        student.use_reference("outer", "def outer(x, g):\n    return g(x) + 1\n")
+        student.use_reference("inner", "def inner(x):\n    return 2 * x if x < 100 else sum(range(x))\n")
+        assert student.run(3.0) == 7.0
+        started = time.monotonic()
+        with pytest.raises(RemoteError, match="TimeoutError: .*stopped its reference worker") as info:
+            student.run(2**53)
+        assert time.monotonic() - started < CALL_S + 1, "the call was not answered within its limit"
+        assert "reference inner" in str(info.value) or "reference outer" in str(info.value)
+        assert student.run(4.0) == 9.0  # a fresh worker
+        student._ag_restore()
+        assert student._ag_worker is None
