@@ -22,7 +22,9 @@ nbgrader_config.py registers as a preprocessor of nbconvert's HTMLExporter). The
   (``image/svg+xml``, ``application/javascript``, widget views, ``text/latex``, unknown types) is
   dropped, with a ``text/plain`` line that says what was removed. Output metadata is dropped.
 * Raw cells lose their format (never rendered as HTML); attachments keep only PNG, JPEG and GIF
-  images; the notebook's saved widget state is dropped. Nothing here signs a notebook: the
+  images; nbgrader metadata whose grade_id is not a plain name (letters, digits, ``_.-``) is
+  dropped (nbgrader's templates write grade_id into the page unescaped); the notebook's saved
+  widget state, title and signature are dropped. Nothing here signs a notebook: the
   autograded notebook stays unsigned, so JupyterLab opens it untrusted.
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ ATTRIBUTES = {**{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items(
 KEEP_OUTPUT = ("text/plain", "image/png", "image/jpeg", "application/json")
 KEEP_ATTACHMENT = frozenset({"image/png", "image/jpeg", "image/gif"})
 BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+GRADE_ID = re.compile(r"[\w.\-]{1,200}")
 
 
 def _valid(text) -> str:
@@ -293,6 +296,11 @@ def clean_cell(cell) -> None:
     metadata = cell.get("metadata")
     if isinstance(metadata, dict):
         metadata.pop("trusted", None)
+        grader = metadata.get("nbgrader")
+        # nbgrader's feedback and formgrade templates write grade_id into the page unescaped
+        if grader is not None and not (isinstance(grader, dict) and isinstance(grader.get("grade_id", ""), str)
+                                       and GRADE_ID.fullmatch(grader.get("grade_id", "") or "x")):
+            del metadata["nbgrader"]
     if kind == "markdown":
         attachments = cell.get("attachments")
         kept = {}
@@ -319,8 +327,8 @@ def clean_notebook(nb):
         if isinstance(cell, dict):
             clean_cell(cell)
     if isinstance(nb.get("metadata"), dict):
-        nb["metadata"].pop("widgets", None)
-        nb["metadata"].pop("signature", None)
+        for key in ("widgets", "signature", "title"):
+            nb["metadata"].pop(key, None)
     return nb
 
 

@@ -219,6 +219,9 @@ def as_autograded_elsewhere(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     answer.source = HOSTILE_MARKDOWN
     nb.cells.insert(1, raw.cells[1])  # the extra Markdown cell
     nb.cells += raw.cells[-2:]  # the code cell with its outputs, the raw cell with its HTML format
+    nb.cells.append(new_markdown_cell("answer", metadata={"nbgrader": {  # nbgrader's templates print grade_id raw
+        "grade": False, "solution": True, "locked": False, "schema_version": 3,
+        "grade_id": f"x\"><img src=x onerror=\"document.title='{MARK}-gradeid'\">"}}))
     nb.metadata["widgets"] = raw.metadata["widgets"]
     return nb
 
@@ -305,6 +308,10 @@ def test_feedback_without_the_course_config_would_run_script(recorded, child_env
     course = gradebook.load_course(shutil.copytree(recorded.root, tmp_path / "course"), LAB)
     config = course.root / "nbgrader_config.py"
     config.write_text(re.sub(r"(?m)^c\.HTMLExporter\..*$", "", config.read_text()))
+    path = course.autograded("eve", LAB)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = nb.cells[:-1]  # the cell with the forged grade_id: stock GetGrades stops on an unknown id
+    path.write_text(nbformat.writes(nb))
     pages = {s: p.read_text() for s, p in generate_feedback(course, child_env).items()}
     with pytest.raises(AssertionError, match="event handlers survived"):
         assert_inert(pages["eve"], "eve's feedback", baseline=pages["alice"])
