@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from autograder.remote import _ReferenceWorker, _WorkerFailed
 from autograder.sandbox import Limits
+from tests.conftest import ROOT
 
 LIMITS = Limits(memory_mb=512, cpu_s=60)
 TEST_SHAPE = [2, 16]  # what RemoteStudent sends by default: arrays of 2 dimensions of 16 (80 per dimension allowed)
@@ -116,3 +120,26 @@ def test_a_worker_that_dies_is_reported(worker):
     """Does a worker that exits mid-call (os._exit in a reference) raise _WorkerFailed with its status?"""
     with pytest.raises(_WorkerFailed, match="ended with status 7"):
         call(worker, "f", "import os\ndef f():\n    os._exit(7)\n", [])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_worker_dies_with_the_grader():
+    """When the grader process is killed (SIGKILL: no finalizer runs), does its reference worker end too?"""
+    script = ("import sys, time\nfrom autograder.remote import _ReferenceWorker\nfrom autograder.sandbox import Limits\n"
+              "w = _ReferenceWorker(Limits(), 1 << 20)\n"
+              "w.send({'op': 'define', 'key': 'f', 'name': 'f', 'source': 'def f():\\n    return 1\\n'}, '', "
+              "time.monotonic() + 30)\n"
+              "w.send({'op': 'call', 'key': 'f', 'name': 'f', 'limits': [2, 16]}, '{}', time.monotonic() + 30)\n"
+              "w.receive(time.monotonic() + 30)\n"  # armed: it answered
+              "print(w.proc.pid, flush=True)\ntime.sleep(60)\n")
+    grader = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(grader.stdout.readline())
+        assert Path(f"/proc/{pid}").exists()
+    finally:
+        grader.kill()
+        grader.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), "the reference worker outlived the grader"
