@@ -103,15 +103,20 @@ def _digest(path: Path) -> str | None:
 
 def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
     report = LabReport(lab, grades)
-    submitted_root = Path(course.coursedir.format_path(course.coursedir.submitted_directory, ".", "."))
+    coursedir = course.coursedir  # one instance: building a CourseDirectory costs more than reading a notebook
+
+    def notebook(step: str, student: str) -> Path:
+        return Path(coursedir.format_path(getattr(coursedir, f"{step}_directory"), student, lab)) / f"{lab}.ipynb"
+
+    submitted_root = Path(coursedir.format_path(coursedir.submitted_directory, ".", "."))
     if submitted_root.is_dir():
         report.submitted = sorted(p.name for p in submitted_root.iterdir() if (p / lab).is_dir())
     for student in report.submitted:
-        folder = course.submitted(student, lab).parent
+        folder = notebook("submitted", student).parent
         others = sorted(p.name for p in folder.iterdir() if p.name not in (f"{lab}.ipynb", "timestamp.txt"))
         if others:
             report.other_files[student] = others
-        if not course.submitted(student, lab).is_file():
+        if not notebook("submitted", student).is_file():
             report.not_graded[student] = f"no {lab}.ipynb in submitted/{student}/{lab}/"
         elif student not in grades.submissions or not grades.submissions[student].graded:
             report.not_graded[student] = ("no grade recorded: autograde has not graded this submission (when the "
@@ -119,7 +124,7 @@ def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
     for student, submission in grades.submissions.items():
         if not submission.graded:
             continue
-        nb = _read_autograded(course.autograded(student, lab))
+        nb = _read_autograded(notebook("autograded", student))
         if nb is None:
             continue
         marker = nb.get("metadata", {}).get(MARKER)
@@ -128,7 +133,7 @@ def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
             report.seconds[student] = float(marker["seconds"])
         sha = marker.get("submission_sha256")
         if sha and student in report.submitted and student not in report.not_graded:
-            if _digest(course.submitted(student, lab)) not in (None, sha):
+            if _digest(notebook("submitted", student)) not in (None, sha):
                 report.not_graded[student] = ("the submitted notebook changed after it was graded (the grade is of "
                                               "the earlier file): run autograde again")
         for cell in nb["cells"]:
@@ -191,7 +196,7 @@ def histogram_png(report: LabReport) -> str:
     ax.set_ylabel("students")
     ax.set_title(f"{report.lab}: scores of {len(scores)} graded submission(s)", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.2, top=0.88)  # fixed margins: no layout pass
     return _png(fig)
 
 
@@ -215,7 +220,9 @@ def pass_rate_png(report: LabReport) -> str:
     ax.tick_params(axis="y", labelsize=8)
     ax.set_title(f"{report.lab}: pass rate of each test", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    height = fig.get_figheight() * fig.dpi
+    left = min(0.5, (15 + 5.5 * max(map(len, tests), default=4)) / (fig.get_figwidth() * fig.dpi))  # 8 pt labels
+    fig.subplots_adjust(left=left, right=0.98, bottom=45 / height, top=1 - 25 / height)
     return _png(fig)
 
 
