@@ -173,8 +173,18 @@ def clean_markdown(source, attachments=()) -> str:
 
     `attachments`: the names of the cell's attachments; an ``attachment:`` link to any other becomes ``#``.
     """
-    text = _valid(source)
-    names = frozenset(attachments)
+    text, names = _valid(source), frozenset(attachments)
+    if len(text) <= 20_000:  # the release's cells recur in every student's notebook: clean them once
+        return _clean_markdown_cached(text, names)
+    return _clean_markdown(text, names)
+
+
+@functools.lru_cache(maxsize=2048)
+def _clean_markdown_cached(text: str, names: frozenset[str]) -> str:
+    return _clean_markdown(text, names)
+
+
+def _clean_markdown(text: str, names: frozenset[str]) -> str:
     cleaned = _rewrite(text, names)
     try:
         if not unsafe(_render(cleaned, names)):

@@ -163,6 +163,7 @@ def test_every_lab_markdown_cell_is_unchanged():
 def test_markdown_that_cannot_be_proven_safe_is_shown_as_text(monkeypatch):
     """When the cleaned Markdown would still render something unsafe, is the cell shown as a code block?"""
     monkeypatch.setattr(markup, "_rewrite", lambda text, names: text)  # as if the rewrite missed everything
+    markup._clean_markdown_cached.cache_clear()
     out = markup.clean_markdown("<script>x</script>\n```")
     assert out.startswith("````text\n") and out.endswith("\n````")
     assert markup.unsafe(markdown2html(out)) == []
