@@ -107,35 +107,37 @@ def install(shell, name, mime, max_reply_bytes, prefix="\x00autograder-reference
 
     real_mro = type.__dict__["__mro__"].__get__  # a class's own MRO (a metaclass cannot stand in for it)
 
-    def tensor_classes():
-        """{framework: its tensor classes} of the frameworks loaded now (the real classes, from the modules)."""
+    def tensor_classes(modules):
+        """{module: (framework, its tensor classes)} for those of `modules` loaded now (the modules' own classes)."""
         found = {}
         with catch_warnings():
             simplefilter("ignore")
-            try:
-                torch, tf, keras = (sys.modules.get(m) for m in ("torch", "tensorflow", "keras"))
-                if torch is not None:
-                    found["torch"] = (torch.Tensor,)
-                if tf is not None:
-                    found["tensorflow"] = (tf.Tensor, tf.Variable)
-                if keras is not None:  # Keras 3 variables: the backend decides
-                    backend = "torch" if keras.config.backend() == "torch" else "tensorflow"
-                    found[backend] = found.get(backend, ()) + (keras.Variable,)
-            except Exception:
-                pass
+            for module in modules:
+                mod = sys.modules.get(module)
+                try:
+                    if mod is None:
+                        continue
+                    if module == "torch":
+                        found[module] = ("torch", (mod.Tensor,))
+                    elif module == "tensorflow":
+                        found[module] = ("tensorflow", (mod.Tensor, mod.Variable))
+                    else:  # Keras 3 variables: the backend decides
+                        found[module] = ("torch" if mod.config.backend() == "torch" else "tensorflow", (mod.Variable,))
+                except Exception:
+                    pass
         return found
 
-    # Taken now, before the submission runs (the template preloaded the frameworks); one loaded later is
-    # taken when first seen. The framework of a value is decided by the identity of these classes in the
-    # MRO of its type, never by a name (``__module__``, ``__qualname__``) that a class can claim.
-    known_classes = tensor_classes()
+    # Taken now, before the submission runs (the template preloaded the frameworks); a framework loaded
+    # later is taken when first seen. A value's framework is decided by the identity of these classes in
+    # the MRO of its type, never by a name (``__module__``, ``__qualname__``) that a class can claim.
+    known_classes = tensor_classes(("torch", "tensorflow", "keras"))
 
     def framework_of(x):
         if len_(known_classes) < 3:
-            for framework, classes in tensor_classes().items():
-                known_classes.setdefault(framework, classes)
+            known_classes.update(tensor_classes([m for m in ("torch", "tensorflow", "keras")
+                                                 if m not in known_classes]))
         mro = real_mro(type_(x))
-        for framework, classes in known_classes.items():
+        for framework, classes in known_classes.values():
             for cls in classes:
                 for c in mro:
                     if c is cls:

@@ -3,7 +3,8 @@
 Every failed check raises `CheckFailed` (an ``AssertionError``) whose message
 says what was called, what came back, what was expected and, when the test
 author gave one, the likely mistake. Nothing here imports torch or
-TensorFlow: their tensors are recognised by the module of their type.
+TensorFlow: their tensors are recognised by the frameworks' own classes,
+taken from the modules already loaded, never by a name a class can claim.
 
 Example
 -------
@@ -65,8 +66,33 @@ def type_names(x) -> list[str]:
     return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(x).__mro__]
 
 
+_MRO = type.__dict__["__mro__"].__get__  # a class's own MRO (a metaclass cannot stand in for it)
+
+
+def _tensor_classes() -> list[tuple[str, type]]:
+    """(framework, class) for the tensor classes of the frameworks loaded in this process (none is imported)."""
+    found = []
+    modules = {m: sys.modules.get(m) for m in ("torch", "tensorflow", "keras")}
+    try:
+        if modules["torch"] is not None:
+            found.append(("torch", modules["torch"].Tensor))
+        if modules["tensorflow"] is not None:
+            found += [("tensorflow", modules["tensorflow"].Tensor), ("tensorflow", modules["tensorflow"].Variable)]
+        if modules["keras"] is not None:  # Keras 3 variables: the backend decides
+            backend = modules["keras"].config.backend()
+            found.append(("torch" if backend == "torch" else "tensorflow", modules["keras"].Variable))
+    except Exception:  # a framework still being imported
+        pass
+    return found
+
+
 def framework_of(x) -> str:
     """Return which framework `x` comes from.
+
+    Decided by the identity of the frameworks' tensor classes (``torch.Tensor``,
+    ``tf.Tensor``, ``tf.Variable``, ``keras.Variable``) in the MRO of ``type(x)``:
+    a class that only calls itself ``tensorflow...`` (its ``__module__`` or
+    ``__name__``) is what it really is, a numpy subclass is numpy.
 
     Parameters
     ----------
@@ -82,17 +108,12 @@ def framework_of(x) -> str:
     declared = getattr(x, "__framework__", None)
     if isinstance(declared, str):
         return declared
-    root = type(x).__module__.partition(".")[0]
-    if root == "torch":
-        return "torch"
-    if root in ("tensorflow", "tf_keras"):
-        return "tensorflow"
-    if root == "keras":  # Keras 3 variables: the backend decides
-        config = getattr(sys.modules.get("keras"), "config", None)
-        name = config.backend() if config is not None else "tensorflow"
-        return "torch" if name == "torch" else "tensorflow"
-    if root == "numpy":
+    if isinstance(x, (np.ndarray, np.generic)):
         return "numpy"
+    mro = _MRO(type(x))
+    for framework, cls in _tensor_classes():
+        if any(c is cls for c in mro):
+            return framework
     return "python"
 
 
