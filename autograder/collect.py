@@ -35,14 +35,13 @@ import os
 import re
 import stat
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from autograder.course import check_labs, open_course, source_labs
-from autograder.gradebook import CourseError, clean
+from autograder.gradebook import CourseError, _atomic_write, clean
 
 MAX_FILE_MB = 256  # the largest file read from a download (a notebook over the grader's limit is still collected)
 MAX_MEMBERS = 100_000  # more entries than this: not an LMS download
@@ -284,21 +283,11 @@ def plan(entries: list[Entry], lab: str, lms: str, other_labs: list[str]) -> tup
     return candidates, skipped
 
 
-def _atomic_write(path: Path, data: bytes, mtime: float) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        if mtime > 0:
-            os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _write(path: Path, data: bytes, mtime: float) -> None:
+    """Atomically, with the download's modification time kept."""
+    _atomic_write(path, data)
+    if mtime > 0:
+        os.utime(path, (mtime, mtime))
 
 
 def collect(lab: str, source: str | Path, course_dir: str | Path = ".", lms: str = "canvas",
@@ -355,13 +344,13 @@ def _place(course, lab: str, student: str, data: bytes, mtime: float, stamp: str
             return "unchanged"
         backup = course.root / "collect-backup" / stamp / student / lab / dest.name
         backup.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(backup, old, dest.stat().st_mtime)
-        _atomic_write(dest, data, mtime)
+        _write(backup, old, dest.stat().st_mtime)
+        _write(dest, data, mtime)
         return f"replaced (the earlier file is in {backup.relative_to(course.root)})"
     if dest.is_symlink() or (dest.exists() and not dest.is_file()):
         raise CollectError(f"{dest} exists and is not a plain file: move it away and run collect again")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(dest, data, mtime)
+    _write(dest, data, mtime)
     return "new"
 
 
@@ -378,7 +367,7 @@ def print_outcome(outcome: Outcome, source: Path, lms: str, out=None) -> None:
     if outcome.skipped:
         print("not collected:", file=out)
         for name, reason in sorted(outcome.skipped):
-            print(f"  {_shown(name)}: {reason}", file=out)
+            print(f"  {_shown(name)}: {_shown(reason)}", file=out)
     print("rule: per student, the notebook with the highest resubmission number (-N), then copy number (' (N)'), "
           "then the newest modification time is kept", file=out)
 
@@ -389,6 +378,10 @@ def main(args) -> int:
         outcome = collect(args.lab, source, args.course_dir, args.lms)
     except (CourseError, CollectError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the course's folders cannot be written: what was written before stays, run again
+        print(f"error: cannot write into {args.course_dir}: {exc}; fix it and run collect again (files already "
+              "collected are kept and not written twice)", file=sys.stderr)
         return 2
     print_outcome(outcome, source, args.lms)
     if not outcome.collected:
