@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test release check-release grade clean lock bench-grading test-colab test-compat test-browser compat-newest
+.PHONY: help venv lab test release check-release grade clean lock sweep bench-grading test-colab test-compat test-browser compat-newest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -98,6 +98,10 @@ release: venv ## regenerate notebooks/ from solutions/ (LAB=01_perceptron for on
 
 check-release: venv ## fail when notebooks/ is out of date with solutions/
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m autograder release --check $(LAB)
+
+SWEEP_SEEDS ?= 3000
+sweep: venv ## run every hidden test against its solution for SWEEP_SEEDS seeds (3000: false-fail rate < 1e-3); writes benchmarks/seed-sweep.md
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/seed_sweep.py --seeds $(SWEEP_SEEDS) $(LAB)
 
 bench-grading: venv ## time stock nbgrader vs our autograder on a mixed batch of every lab, and one grade call; writes benchmarks/grading.md
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_grading.py
