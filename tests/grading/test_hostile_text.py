@@ -70,13 +70,20 @@ def test_unsendable_text_names_the_place():
     assert why.startswith("line 2, column 6 holds a lone surrogate (U+D83D)"), why
 
 
-@pytest.fixture
-def course(tmp_path):
-    root = make_course(tmp_path / "course", {"alice": solved(), "bob": with_surrogates(solved(), 1)})
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A toy course whose bob submitted cells with lone surrogates, the lab in its gradebook (copied per test)."""
+    root = make_course(tmp_path_factory.mktemp("hostile") / "course",
+                       {"alice": solved(), "bob": with_surrogates(solved(), 1)})
     course = gradebook.load_course(root, LAB)
-    release = gradebook.release_notebook(course, LAB)
-    gradebook.ensure_assignment(course, LAB, release)
-    return course, release
+    gradebook.ensure_assignment(course, LAB, gradebook.release_notebook(course, LAB))
+    return root
+
+
+@pytest.fixture
+def course(template, tmp_path):
+    course = gradebook.load_course(shutil.copytree(template, tmp_path / "course"), LAB)
+    return course, gradebook.release_notebook(course, LAB)
 
 
 def consistent(course, students) -> dict[str, bool]:
