@@ -33,8 +33,10 @@ Student ids are folder names, so they may hold anything: they are printed with
 the cursor, retitle the terminal or forge a line); an id that is not valid
 UTF-8 cannot be stored by nbgrader and is NOT GRADED with the fix; ids that
 look alike (`id_skeleton`: NFKC, case folding, a table of Cyrillic and Greek
-look-alike letters) are graded apart and flagged under the scores. Losing the scheduler stops the batch without recording anything
-more: run the command again to resume.
+look-alike letters) are graded apart and flagged under the scores.
+
+Losing the scheduler stops the batch without recording anything more: run the
+command again to resume.
 
 Seeds: each student's hidden-test inputs come from a seed derived from a
 per-run secret and the student's id (`student_seed`), so inputs leaked by one
