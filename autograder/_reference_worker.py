@@ -1,8 +1,12 @@
 """The process that runs reference functions for ``student.use_reference`` (never the grader itself).
 
 `autograder.remote` starts one per test cell that uses a reference, when the
-test first grants one, as ``python -I _reference_worker.py <config JSON>``;
-it imports only the standard library and numpy. Before it reads anything it
+test first grants one: forked (in milliseconds) from a zygote, this same
+file run as ``python -I _reference_worker.py <config JSON> --zygote <fd>``
+once per grader process, or where that cannot work, started as ``python -I
+_reference_worker.py <config JSON>``; it imports only the standard library
+and numpy. A forked worker is a fresh process that never served another
+test: the zygote itself runs no reference. Before a worker reads anything it
 confines itself: address space at most ``memory_mb`` (RLIMIT_AS), CPU
 seconds (RLIMIT_CPU), no files written (RLIMIT_FSIZE 0), no core dumps, few
 descriptors, no new privileges, and it dies with the grader
@@ -44,7 +48,7 @@ import signal
 import sys
 import warnings
 
-CONFIG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+CONFIG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}  # then, for a zygote: --zygote <socket fd>
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(CONFIG.get("threads", 1))
 
@@ -447,8 +451,73 @@ class Worker:
             raise cls(f"{fn._origin} raised {type_name}" + (f": {message}" if message else ""))
 
 
-if __name__ == "__main__":
+def serve(stdin, stdout) -> None:
+    """Be a worker on these pipes (confined first)."""
+    global WORKER
     confine()
-    WORKER = Worker(sys.stdin.buffer, sys.stdout.buffer)
+    WORKER = Worker(stdin, stdout)
     sys.stdout = sys.stderr = open(os.devnull, "w")  # a print in a reference goes nowhere, never into the protocol
     WORKER.run()
+
+
+def zygote(sock_fd: int) -> None:
+    """Fork a fresh worker for each request on the socket, from this process (numpy already imported).
+
+    A request is a JSON config (the worker's limits) with two descriptors: the worker's stdin (read end)
+    and stdout (write end); the answer is ``{"pid": n}``. The zygote itself runs no reference and reads
+    no student data; it dies with the grader, and its workers die with it. It never waits for its
+    workers: the system reaps them (SIGCHLD ignored).
+    """
+    import socket
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: dies with the grader
+        except (OSError, AttributeError):
+            pass
+    if CONFIG.get("parent") and os.getppid() != CONFIG["parent"]:
+        os._exit(0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    sock = socket.socket(fileno=sock_fd)
+    me = os.getpid()
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)  # the grader closed its end
+        if len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            sock.send(b'{"pid": 0}')
+            continue
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.dup2(fds[0], 0)
+            os.dup2(fds[1], 1)
+            for fd in fds:
+                os.close(fd)
+            CONFIG.update(json.loads(message), parent=me)
+            global MAX_BYTES
+            MAX_BYTES = int(CONFIG.get("max_bytes", MAX_BYTES))
+            try:
+                serve(os.fdopen(0, "rb"), os.fdopen(1, "wb"))
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 3 and sys.argv[2] == "--zygote":
+        zygote(int(sys.argv[3]))
+    else:
+        serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -54,7 +54,9 @@ References: ``student.use_reference(name, source)`` makes the kernel's
 ``"ref <token>\n"`` + the arguments' JSON). The reference never runs in the
 grader, nor in the kernel: it runs in a reference worker
 (`autograder._reference_worker`), a process of its own started when the
-test first grants a reference and killed when the test cell ends, confined
+test first grants a reference (forked in milliseconds from a zygote that
+this process starts with its first kernel) and killed when the test cell
+ends, confined
 to the kernel's memory limit and CPU time, and killed when a call runs past
 the time left to the call into the kernel that made it. The grader only
 relays text between the kernel and the worker (it never parses the
@@ -88,8 +90,11 @@ import os
 import re
 import secrets
 import select
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import weakref
@@ -547,30 +552,123 @@ class _WorkerFailed(Exception):
         self.kind = kind
 
 
+def _worker_env() -> dict:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+
+
+class _Zygote:
+    """A process that has imported numpy and forks reference workers on request (``--zygote`` mode).
+
+    One per grader process, started with its first `RemoteStudent` (while the notebook runs): a worker
+    then starts in milliseconds instead of a Python start and a numpy import (about 0.1 s of CPU, far
+    more on a busy machine). The zygote runs no reference and reads no student data; it dies with the
+    grader (PR_SET_PDEATHSIG), and its workers with it.
+    """
+
+    def __init__(self, threads: int):
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = {"threads": threads, "pure": list(PURE_FUNCTIONS), "parent": os.getpid()}
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-I", str(_WORKER), json.dumps(config), "--zygote",
+                                          str(child.fileno())], pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                                         env=_worker_env(), start_new_session=True)
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        self.sock = parent
+        self.threads = threads
+        self.owner = os.getpid()  # a forked copy of the grader starts its own
+        self._finalizer = weakref.finalize(self, _kill_process, self.proc, parent)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.owner == os.getpid()
+
+    def kill(self) -> None:
+        self._finalizer()
+
+    def fork(self, config: dict, timeout: float) -> tuple[int, int, int, int]:
+        """A fresh worker: (pid, its stdin's write end, its stdout's read end, a pidfd). Raises OSError."""
+        to_worker, from_worker = os.pipe(), os.pipe()
+        try:
+            self.sock.settimeout(timeout)
+            socket.send_fds(self.sock, [json.dumps(config).encode()], [to_worker[0], from_worker[1]])
+            pid = json.loads(self.sock.recv(4096) or b"{}").get("pid")
+            if type(pid) is not int or pid <= 0:
+                raise OSError("the reference zygote did not fork")
+            pidfd = os.pidfd_open(pid)
+        except BaseException:
+            os.close(to_worker[1])
+            os.close(from_worker[0])
+            raise
+        finally:
+            os.close(to_worker[0])
+            os.close(from_worker[1])
+        return pid, to_worker[1], from_worker[0], pidfd
+
+
+_ZYGOTE: list = [None]
+_ZYGOTE_LOCK = threading.Lock()
+
+
+def _zygote(threads: int) -> _Zygote | None:
+    """This process's zygote (started, or restarted after it died), or None where it cannot work."""
+    if not (hasattr(os, "pidfd_open") and hasattr(socket, "send_fds") and hasattr(signal, "pidfd_send_signal")):
+        return None
+    with _ZYGOTE_LOCK:
+        zygote = _ZYGOTE[0]
+        if zygote is None or not zygote.alive() or zygote.threads != threads:
+            if zygote is not None and zygote.owner == os.getpid():
+                zygote.kill()
+            try:
+                zygote = _Zygote(threads)
+            except OSError:
+                zygote = None
+            _ZYGOTE[0] = zygote
+        return zygote
+
+
 class _ReferenceWorker:
     """One reference worker process (`autograder._reference_worker`), seen from the grader.
 
-    The grader writes frames to its stdin and reads frames from its stdout, never blocking past a
-    deadline; a worker that does not answer in time is killed. What it reads is bounded by
-    `max_bytes` per frame, before the bytes are read.
+    Forked by this process's `_Zygote` (a fresh process that never served anyone else), or started
+    directly where a zygote cannot work. The grader writes frames to its stdin and reads frames from
+    its stdout, never blocking past a deadline; a worker that does not answer in time is killed. What
+    it reads is bounded by `max_bytes` per frame, before the bytes are read.
     """
 
     def __init__(self, limits, max_bytes: int):
         config = {"memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s, "threads": limits.threads,
                   "max_bytes": max_bytes, "pure": list(PURE_FUNCTIONS), "parent": os.getpid()}
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
         self.max_bytes = max_bytes
         self.defined: set[str] = set()
-        self.proc = subprocess.Popen([sys.executable, "-I", str(_WORKER), json.dumps(config)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/", env=env,
-                                     close_fds=True, start_new_session=True)
-        os.set_blocking(self.proc.stdin.fileno(), False)
-        os.set_blocking(self.proc.stdout.fileno(), False)
         self._buffer = bytearray()
-        self._finalizer = weakref.finalize(self, _kill_process, self.proc)
+        self.proc, self._pidfd = None, None
+        zygote = _zygote(limits.threads)
+        forked = None
+        if zygote is not None:
+            try:
+                with _ZYGOTE_LOCK:
+                    forked = zygote.fork(config, timeout=30)
+            except OSError:
+                zygote.kill()  # it is broken or too slow: the next worker gets a fresh one
+        if forked is not None:
+            self.pid, self._in, self._out, self._pidfd = forked
+        else:
+            self.proc = subprocess.Popen([sys.executable, "-I", str(_WORKER), json.dumps(config)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         cwd="/", env=_worker_env(), close_fds=True, start_new_session=True)
+            self.pid, self._in, self._out = self.proc.pid, self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self._in, False)
+        os.set_blocking(self._out, False)
+        self._finalizer = weakref.finalize(self, _kill_worker, self.proc, self._pidfd, self._in, self._out)
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self._finalizer.alive and not select.select([self._pidfd], [], [], 0)[0]
 
     def kill(self) -> None:
         self._finalizer()
@@ -579,7 +677,7 @@ class _ReferenceWorker:
         head = json.dumps(header).encode()
         body = payload.encode("utf-8", "surrogatepass")
         data = memoryview(b"%d %d\n" % (len(head), len(body)) + head + body)
-        fd = self.proc.stdin.fileno()
+        fd = self._in
         while data:
             if not self.alive():
                 raise _WorkerFailed(self._death())
@@ -609,7 +707,7 @@ class _ReferenceWorker:
         return kind, body.decode("utf-8", "replace")
 
     def _read(self, complete, deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
+        fd = self._out
         while True:
             n = complete(self._buffer)
             if n < 0:
@@ -631,6 +729,8 @@ class _ReferenceWorker:
                 self._buffer += chunk
 
     def _death(self) -> str:
+        if self.proc is None:  # the zygote's child: the system reaped it
+            return "it ended (its memory or CPU limit, or an error)"
         try:
             rc = self.proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
@@ -640,21 +740,37 @@ class _ReferenceWorker:
         return f"it ended with status {rc}"
 
 
-def _kill_process(proc: subprocess.Popen) -> None:
+def _kill_process(proc: subprocess.Popen, *closing) -> None:
     if proc.poll() is None:
         try:
             proc.kill()
         except OSError:
             pass
-    for stream in (proc.stdin, proc.stdout):
+    for stream in (proc.stdin, proc.stdout, *closing):
         try:
-            stream.close()
+            if stream is not None:
+                stream.close()
         except OSError:
             pass
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+
+
+def _kill_worker(proc, pidfd, *fds) -> None:
+    if proc is not None:
+        _kill_process(proc)
+        return
+    try:
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except OSError:  # it has ended already
+        pass
+    for fd in (pidfd, *fds):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _reference_error(kind: str, message: str) -> str:
@@ -699,6 +815,7 @@ class RemoteStudent:
         code = ("(lambda src, ns: (exec(compile(src, '<autograder>', 'exec'), ns), "
                 f"ns['install'](__import__('IPython').get_ipython(), {self._ag_name!r}, {MIME!r}, {self._ag_max_bytes}, "
                 f"{REFERENCE_PREFIX!r}, {PURE_FUNCTIONS!r})))({source!r}, {{'__name__': '_autograder_kernel_side'}})")
+        _zygote(self._ag_sandbox.limits.threads)  # started now (if not yet), it is ready when a test needs a reference
         result = self._ag_sandbox.execute(code, timeout=self._ag_sandbox.limits.startup_timeout_s, silent=True,
                                           store_history=False)
         if result.status != "ok":
