@@ -56,9 +56,9 @@ grader, nor in the kernel: it runs in a reference worker
 (`autograder._reference_worker`), a process of its own started when the
 test first grants a reference (forked in milliseconds from a zygote that
 this process starts with its first kernel) and killed when the test cell
-ends, confined
-to the kernel's memory limit and CPU time, and killed when a call runs past
-the time left to the call into the kernel that made it. The grader only
+ends, confined to the kernel's memory limit and CPU time, and killed when a
+call runs past the time left to the call into the kernel that made it. The
+grader only
 relays text between the kernel and the worker (it never parses the
 arguments): the worker decodes them strictly and bounded (integers at most
 2**53, every list, tuple and array dimension at most 4x the largest the test
