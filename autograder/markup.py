@@ -10,10 +10,13 @@ nbgrader_config.py registers as a preprocessor of nbconvert's HTMLExporter). The
   it: ordinary tags (``<details>``, ``<sup>``, ``<b>``, ``<img src>``) stay with their safe
   attributes; script, style, iframe, object, embed, svg, math, template and the like go, with
   their content; event handlers, ``style`` and unsafe URLs go. The rule holds in code spans and
-  code blocks too, so it does not depend on how a renderer parses Markdown. A ``<`` that would
+  code blocks too, so it does not depend on how a renderer parses Markdown. A closing tag with
+  nothing of its kind open goes, and what is left open is closed at the cell's end (a cell cannot
+  close or swallow the page's own elements). A ``<`` that would
   still start a tag in some parser gets a space after it (``$a<b$`` becomes ``$a< b$``: the same
-  math). Links and images keep http, https, mailto, relative and attachment targets (and data:
-  images); any other scheme (``javascript:``, ``data:text/html``, ``vbscript:``) becomes ``#``.
+  math). Links keep http, https, mailto, relative and attachment targets; images keep http,
+  https, attachment and data: images (a relative image would be fetched from the Jupyter server
+  with the instructor's login); anything else (``javascript:``, ``data:text/html``) becomes ``#``.
   Then the result is checked the way nbconvert renders it (``markdown2html``, the filter of the
   feedback and formgrader templates): if anything unsafe is left, the whole cell is shown as a
   fenced code block, i.e. as plain text.
@@ -49,23 +52,26 @@ ATTRIBUTES = {**{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items(
 KEEP_OUTPUT = ("text/plain", "image/png", "image/jpeg", "application/json")
 KEEP_ATTACHMENT = frozenset({"image/png", "image/jpeg", "image/gif"})
 BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+VOID = frozenset({"area", "br", "col", "hr", "img", "wbr"})
 GRADE_ID = re.compile(r"[\w.\-]{1,200}")
 
 
 def _valid(text) -> str:
-    """`text` as a str that nh3 (Rust) accepts: lone surrogates replaced."""
+    """`text` as a str that nh3 (Rust) accepts: lone surrogates replaced by U+FFFD."""
     text = text if isinstance(text, str) else "".join(t for t in text if isinstance(t, str))
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _url_ok(url: str, image: bool = False, attachments=None) -> bool:
-    """Is `url` relative, an anchor, or of a safe scheme (data: only for images)? With `attachments` (names),
-    an attachment: URL must name one of them (nbconvert fails on a missing one)."""
+    """Is `url` relative (not for an image: it would be fetched from the Jupyter server with the instructor's
+    login, /logout say), an anchor, or of a safe scheme (data: only for images)? With `attachments` (names), an
+    attachment: URL must name one of them (nbconvert fails on a missing one)."""
     plain = re.sub(r"[\x00-\x20\x7f]", "", html.unescape(url)).lower()
     plain = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", plain)  # Markdown backslash escapes
     scheme = re.match(r"([a-z][a-z0-9+.\-]*):", plain)
     if scheme is None:
-        return True
+        return not image or plain.startswith("#") or plain == ""
     if scheme.group(1) == "attachment":
         return attachments is None or html.unescape(url).strip()[len("attachment:"):] in attachments
     if scheme.group(1) in SAFE_SCHEMES:
@@ -125,8 +131,9 @@ def _is_image(text: str, close: int) -> bool:
     return False
 
 
-def _tag(match: re.Match, text: str) -> tuple[str, int]:
-    """What replaces the HTML construct at `match`, and where scanning goes on."""
+def _tag(match: re.Match, text: str, open_tags: list[str]) -> tuple[str, int]:
+    """What replaces the HTML construct at `match`, and where scanning goes on. `open_tags`: the elements left
+    open so far; a closing tag is kept only for one of them (a stray one would close the page's own)."""
     kind = next(k for k in ("comment", "cdata", "declaration", "instruction", "autolink", "email", "close", "open")
                 if match.group(k) is not None)
     chunk = match.group(0)
@@ -136,7 +143,10 @@ def _tag(match: re.Match, text: str) -> tuple[str, int]:
         return chunk, match.end()
     if kind == "close":
         name = match.group("close_name").lower()
-        return (f"</{name}>" if name in TAGS else ""), match.end()
+        if name not in open_tags:
+            return "", match.end()
+        del open_tags[len(open_tags) - 1 - open_tags[::-1].index(name):]
+        return f"</{name}>", match.end()
     if kind != "open":
         return "", match.end()
     name = match.group("name").lower()
@@ -144,9 +154,11 @@ def _tag(match: re.Match, text: str) -> tuple[str, int]:
         end = re.compile(rf"</{name}\s*(?:>|\Z)", re.IGNORECASE).search(text, match.end())
         return "", len(text) if end is None else end.end()
     cleaned = _clean_tag(chunk)
-    if cleaned.endswith(f"</{name}>") and not chunk.rstrip().endswith(f"</{name}>"):
-        cleaned = cleaned[:-len(f"</{name}>")]
-    return cleaned, match.end()
+    start = cleaned[:-len(f"</{name}>")] if cleaned.endswith(f"</{name}>") else None
+    if start is not None and re.fullmatch(rf"<{name}\b[^<>]*>", start):  # one start tag: its element stays open
+        open_tags.append(name)
+        return start, match.end()
+    return cleaned, match.end()  # void, dropped, or several tags: nh3's output is balanced
 
 
 @functools.lru_cache(maxsize=4096)
@@ -157,14 +169,16 @@ def _clean_tag(chunk: str) -> str:
 def _rewrite(text: str, attachments: frozenset[str] = frozenset()) -> str:
     text = _DEFINITION.sub(lambda m: _destination(m, attachments), text)
     text = _DESTINATION.sub(lambda m: _destination(m, attachments), text)
-    out, at = [], 0
+    out, at, open_tags = [], 0, []
     while True:
         match = _HTML.search(text, at)
         if match is None:
             out.append(_TAG_START.sub("< ", text[at:]))
+            if open_tags:  # closed where the cell ends, not somewhere in the page around it
+                out.append("\n\n" + "".join(f"</{name}>" for name in reversed(open_tags)))
             return "".join(out)
         out.append(_TAG_START.sub("< ", text[at:match.start()]))
-        replacement, at = _tag(match, text)
+        replacement, at = _tag(match, text, open_tags)
         out.append(replacement)
 
 

@@ -148,6 +148,16 @@ def test_ordinary_markdown_and_math_are_kept():
     assert markup.clean_markdown("<a href=x onclick=y>t</a>") == '<a href="x" rel="noopener noreferrer">t</a>'
 
 
+def test_markup_cannot_reach_the_page_around_it():
+    """Are stray closing tags dropped (they would close the feedback page's own elements), open ones closed at the
+    cell's end, and relative image URLs dropped (fetched with the instructor's login, /logout say)?"""
+    assert markup.clean_markdown("</div></div></div>text") == "text"
+    assert markup.clean_markdown("<details><b>bold") == "<details><b>bold\n\n</b></details>"
+    assert markup.clean_markdown("<div><b>x</div> y") == "<div><b>x</div> y"
+    assert markup.clean_markdown('<img src="/logout"> ![a](/logout) ![b](https://a.org/b.png)') == \
+        '<img> ![a](#) ![b](https://a.org/b.png)'
+
+
 def test_every_lab_markdown_cell_is_unchanged():
     """Is every Markdown cell of every lab (solutions and student notebooks) left exactly as written?"""
     paths = sorted(ROOT.glob("solutions/*/*.ipynb")) + sorted(ROOT.glob("notebooks/*.ipynb"))
@@ -173,7 +183,7 @@ def test_lone_surrogates_and_huge_cells_are_handled():
     """Does a lone surrogate become valid text, and a large hostile cell stay quick enough?"""
     import time
 
-    assert markup.clean_markdown("a\ud800b<script>x</script>") == "a?b"
+    assert markup.clean_markdown("a\ud800b<script>x</script>") == "a\ufffdb"
     start = time.monotonic()
     out = markup.clean_markdown("<img src=x onerror=y>" * 5000 + "[a](javascript:b) " * 5000)
     assert "onerror" not in out and "javascript" not in out and time.monotonic() - start < 30
