@@ -304,7 +304,7 @@ def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookN
         raise CourseError(f"the student folder name {graded.student.encode('utf-8', 'surrogateescape')!r} is not "
                           "valid UTF-8, which nbgrader's gradebook cannot store: rename the folder under submitted/ "
                           "(e.g. to plain ASCII) and run again")
-    graded = dataclasses.replace(graded, result=clean(graded.result))
+    graded = dataclasses.replace(graded, result=clean(graded.result), failed=clean(graded.failed))
     submitted = clean_notebook(read_submission(course.submitted(graded.student, lab)))
     autograded = autograded_notebook(release, submitted, graded)
     notebook = nbformat.writes(autograded).encode("utf-8")
