@@ -12,9 +12,8 @@ nbgrader_config.py registers as a preprocessor of nbconvert's HTMLExporter). The
   their content; event handlers, ``style`` and unsafe URLs go. The rule holds in code spans and
   code blocks too, so it does not depend on how a renderer parses Markdown. A closing tag with
   nothing of its kind open goes, and what is left open is closed at the cell's end (a cell cannot
-  close or swallow the page's own elements). A ``<`` that would
-  still start a tag in some parser gets a space after it (``$a<b$`` becomes ``$a< b$``: the same
-  math). Links keep http, https, mailto, relative and attachment targets; images keep http,
+  close or swallow the page's own elements). A ``<`` that would still start a tag in some parser
+  gets a space after it (``$a<b$`` becomes ``$a< b$``: the same math). Links keep http, https, mailto, relative and attachment targets; images keep http,
   https, attachment and data: images (a relative image would be fetched from the Jupyter server
   with the instructor's login); anything else (``javascript:``, ``data:text/html``) becomes ``#``.
   Then the result is checked the way nbconvert renders it (``markdown2html``, the filter of the
@@ -49,11 +48,9 @@ REMOVE_WITH_CONTENT = frozenset({
     "base", "form"})
 TAGS = frozenset(nh3.ALLOWED_TAGS)
 ATTRIBUTES = {**{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}, "details": {"open"}}
-KEEP_OUTPUT = ("text/plain", "image/png", "image/jpeg", "application/json")
 KEEP_ATTACHMENT = frozenset({"image/png", "image/jpeg", "image/gif"})
 BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-VOID = frozenset({"area", "br", "col", "hr", "img", "wbr"})
 GRADE_ID = re.compile(r"[\w.\-]{1,200}")
 
 
