@@ -8,7 +8,9 @@ nbgrader's ``zip_collect`` for this course. What it reads of each file's path:
   column on it);
 * moodle: ``Full Name_12345_assignsubmission_file_/<file>`` (or the same as one flat name):
   12345 is Moodle's participant id;
-* generic: ``<student>/<file>``, one folder per student.
+* generic: ``<student>/<file>``, one folder per student: the student is the folder that holds the
+  file, or the one above it when that folder is named after the lab (nbgrader's own
+  ``<student>/<lab>/<lab>.ipynb``), so a wrapping folder of the whole download does not matter.
 
 ``<file>`` is the name the student uploaded. Canvas's resubmission suffix ``-1``, a
 browser's or Colab's download copy `` (1)`` and Colab's ``Copy of `` are removed before it
@@ -220,7 +222,7 @@ def lab_key(name: str) -> str:
     return re.sub(r"[\s+-]+", "_", name.strip().casefold())
 
 
-def parse_name(name: str, lms: str) -> tuple[str, str, bool] | str:
+def parse_name(name: str, lms: str, lab: str = "") -> tuple[str, str, bool] | str:
     """(student id, uploaded file name, late) of one download path, or why it does not fit the LMS's names."""
     base = name.rsplit("/", 1)[-1]
     if lms == "canvas":
@@ -235,10 +237,12 @@ def parse_name(name: str, lms: str) -> tuple[str, str, bool] | str:
         if match["kind"] != "file":
             return f"Moodle's {match['kind']} submission, not a file"
         return match["uid"], match["file"] or base, False
-    parts = name.split("/")
-    if len(parts) < 2:
+    folders = name.split("/")[:-1]
+    if folders and lab and lab_key(folders[-1]) == lab_key(lab):
+        folders.pop()
+    if not folders:
         return "not inside a student's folder (the generic layout is <student>/<file>.ipynb)"
-    return parts[0], base, False
+    return folders[-1], base, False
 
 
 # ---------------------------------------------------------------- collecting
@@ -258,7 +262,7 @@ def plan(entries: list[Entry], lab: str, lms: str, other_labs: list[str]) -> tup
         if base.startswith("._") or entry.name.startswith("__MACOSX/") or base in (".DS_Store", "Thumbs.db"):
             skipped.append((entry.name, "operating-system metadata, not a submission"))
             continue
-        parsed = parse_name(entry.name, lms)
+        parsed = parse_name(entry.name, lms, lab)
         if isinstance(parsed, str):
             skipped.append((entry.name, parsed))
             continue

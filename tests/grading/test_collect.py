@@ -173,12 +173,15 @@ def test_moodle_folders_and_generic_layout(course, tmp_path, capsys):
 
     generic = tmp_path / "generic"
     (generic / "grace").mkdir(parents=True)
+    (generic / "wrapper" / "linus" / LAB).mkdir(parents=True)  # nbgrader's layout inside a wrapping folder
+    (generic / "wrapper" / "linus" / LAB / f"{LAB}.ipynb").write_bytes(nb("linus"))
     (generic / "grace" / "Copy of 05_minibatch_sgd.ipynb").write_bytes(nb("grace"))
     (generic / "loose.ipynb").write_bytes(nb("loose"))
     os.symlink(generic / "grace" / "Copy of 05_minibatch_sgd.ipynb", generic / "grace" / "05_minibatch_sgd-3.ipynb")
     code, out, _ = run(capsys, LAB, generic, "--course-dir", course, "--lms", "generic")
     assert code == 0
     assert submitted(course)[f"grace/{LAB}/{LAB}.ipynb"] == nb("grace")
+    assert submitted(course)[f"linus/{LAB}/{LAB}.ipynb"] == nb("linus")
     assert "loose.ipynb: not inside a student's folder" in out
     assert "grace/05_minibatch_sgd-3.ipynb: a symbolic link: not followed" in out
 
