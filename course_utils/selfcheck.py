@@ -188,7 +188,8 @@ class Report:
                      f"({self.answers[0]} of {self.answers[1]} answers, {self.tests[0]} of {self.tests[1]} tests)")
         lines.append(f"  locked cells:    {self.locked[0]} of {self.locked[1]} unchanged")
         total = len(self.checks_passed) + len(self.checks_failed) + len(self.checks_not_run)
-        checks = f"  public checks:   {len(self.checks_passed)} of {total} passed in the saved outputs"
+        outputs = "the saved outputs" if self.saved_at is not None else "the notebook's outputs"
+        checks = f"  public checks:   {len(self.checks_passed)} of {total} passed in {outputs}"
         if self.checks_failed:
             checks += "; failed: " + ", ".join(g for g, _ in self.checks_failed)
         if self.checks_not_run:
@@ -260,21 +261,26 @@ def _in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
+COLAB_ADVICE = ("Run this cell again in a moment. To hand in: File > Save, then File > Download > Download .ipynb, "
+                "and hand in that file.")
+
+
 def _from_colab() -> dict:
     try:
         from google.colab import _message
     except Exception as exc:  # noqa: BLE001 - whatever Colab's module raises, say it plainly
-        raise _Unreadable(f"Colab's message channel is not available here ({type(exc).__name__}: {exc}).") from None
+        raise _Unreadable(f"Colab's message channel is not available here ({type(exc).__name__}: {exc}).",
+                          COLAB_ADVICE) from None
     try:
         reply = _message.blocking_request("get_ipynb", request="", timeout_sec=COLAB_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - MessageError from the front end, a closed channel
-        raise _Unreadable(f"Colab did not send the notebook ({type(exc).__name__}: {exc}).") from None
+        raise _Unreadable(f"Colab did not send the notebook ({type(exc).__name__}: {exc}).", COLAB_ADVICE) from None
     if reply is None:
         raise _Unreadable(f"Colab did not send the notebook within {COLAB_TIMEOUT_S:g} s (the page is busy, "
-                          "or the browser lost its connection to the runtime).")
+                          "or the browser lost its connection to the runtime).", COLAB_ADVICE)
     notebook = reply.get("ipynb") if isinstance(reply, dict) else None
     if not isinstance(notebook, dict):
-        raise _Unreadable("Colab answered without a notebook.")
+        raise _Unreadable("Colab answered without a notebook.", COLAB_ADVICE)
     return notebook
 
 
@@ -417,16 +423,26 @@ def _compare(report: Report, nb: dict, manifest: dict) -> None:
 
 
 def _stale_note(nb: dict, shell) -> str | None:
-    """A note when this kernel ran cells after the file was saved (JupyterLab: the file lags behind)."""
-    current = getattr(shell, "execution_count", None)
-    if not isinstance(current, int) or current < 2:
+    """A note when this kernel ran other cells after the file was saved (JupyterLab: the file lags behind the page).
+
+    IPython's raw input history holds one entry per execution count, this cell's included; the saved file's highest
+    execution count says which runs it holds. Runs of this check cell itself do not count.
+    """
+    history = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    if not isinstance(history, list) or len(history) < 2:
         return None
+    current = len(history) - 1  # this cell's execution count
     counts = [c.get("execution_count") for c in nb.get("cells", []) if isinstance(c, dict)]
-    latest = max((n for n in counts if isinstance(n, int)), default=0)
-    if latest < current - 1:
-        return (f"this kernel has run cells since the file was saved (the saved file's last run is [{latest}], this "
-                f"cell is [{current}]): the check sees the file, not your screen. Save (Ctrl-S) and run this cell again.")
-    return None
+    latest = max((n for n in counts if isinstance(n, int) and not isinstance(n, bool)), default=0)
+    if latest >= current:  # saved from an earlier kernel: its counts say nothing about this one
+        return None
+    since = [history[n] for n in range(latest + 1, current)]
+    ran = [text for text in since if isinstance(text, str) and text.strip() and not _CHECK_SOURCE.fullmatch(text)]
+    if not ran:
+        return None
+    return (f"this kernel has run {len(ran)} cell{'s' if len(ran) > 1 else ''} since the file was saved (the saved "
+            f"file's last run is [{latest}], this cell is [{current}]): the check sees the file, not your screen. "
+            "Save (Ctrl-S) and run this cell again.")
 
 
 def check(lab: str, release: str, *, notebook: dict | None = None, path: str | os.PathLike | None = None,

@@ -536,3 +536,63 @@ def test_autograded_hostile_notebook_opens_untrusted(server, browser, course, ho
         assert "My answer" in left["text"]
     finally:
         page.close()
+
+
+def test_self_check_shows_its_receipt_after_run_all(course, server, browser):
+    """A solved student notebook: after Run All its last cell ("will this notebook grade?") shows a receipt read from
+    the saved file; after Ctrl-S and running that cell again, every public check passed and the SHA-256 is the file's."""
+    import hashlib
+
+    from tests.files.solved import solved_notebook
+
+    lab = LABS[0]
+    nb = solved_notebook(ROOT, lab)
+    manifest = nb["cells"][-1]["metadata"]["selfcheck"]
+    graded = sum(e["role"] in ("answer", "test") for e in manifest["cells"])
+    tests = sum(e["role"] == "test" for e in manifest["cells"])
+    path = course / "solved" / f"{lab}.ipynb"
+    path.parent.mkdir(exist_ok=True)
+    shutil.copytree(ROOT / "solutions" / lab, path.parent, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.ipynb"))
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    try:
+        _open(page, server, f"solved/{lab}.ipynb")
+        _menu(page, "Run", "Run All Cells")
+        code = sum(1 for c in nb["cells"] if c["cell_type"] == "code")
+        state = _wait_done(page, RUN_ALL_LIMIT_S + 30, code)
+        first = _texts(state["cells"][-1]["outputs"])
+        print(f"{lab}: the self-check after Run All, before saving:\n{first}")
+        assert f"Self-check of Lab {lab[:2]} ({lab})" in first and f"graded cells:    {graded} of {graded} found" in first
+        assert "✔ This notebook will grade" in first and "none has run" in first
+        assert f"this kernel has run {code - 1} cells since the file was saved" in first  # the file lags behind
+
+        before = path.stat().st_mtime_ns
+        page.locator(".jp-Notebook .jp-Cell").last.click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Control+s")
+        deadline = time.monotonic() + 30
+        while path.stat().st_mtime_ns == before:
+            assert time.monotonic() < deadline, "Ctrl-S did not save the notebook within 30 s"
+            time.sleep(0.25)
+        time.sleep(1)
+        saved = path.read_bytes()
+        count = state["cells"][-1]["count"]
+        page.keyboard.press("Control+Enter")  # run the self-check cell again, on the saved file
+        deadline = time.monotonic() + 30
+        while True:
+            state = _state(page)
+            if state["cells"][-1]["count"] not in (None, count) and state["status"] == "idle":
+                break
+            assert time.monotonic() < deadline, "the self-check cell did not run again within 30 s"
+            page.wait_for_timeout(150)
+        receipt = _texts(state["cells"][-1]["outputs"])
+        print(f"{lab}: the self-check after saving:\n{receipt}")
+        assert "✔ This notebook will grade" in receipt, receipt
+        assert f"public checks:   {tests} of {tests} passed in the saved outputs" in receipt, receipt
+        assert f"SHA-256:         {hashlib.sha256(saved).hexdigest()} (of the saved file)" in receipt, receipt
+        assert f"{path.parent.name}/{path.name}" in receipt and "since the file was saved" not in receipt
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator(".jp-Notebook .jp-Cell").last.screenshot(path=str(SHOTS / f"{lab}-self-check.png"))
+    finally:
+        page.close()

@@ -11,7 +11,10 @@ versions); this module, run by the main .venv's pytest, drives kernels of .venv-
 * each solution notebook (discovered, so new labs are covered) runs top to bottom in a scratch
   folder, after `dl-foundations-labs` was uninstalled, and `pip freeze` must be the same before and
   after the setup cell (and at the end) except for that one added line;
-* the course_utils unit tests run under the same interpreter (ipywidgets 7.7.1, numpy 2.0, ...).
+* the course_utils unit tests run under the same interpreter (ipywidgets 7.7.1, numpy 2.0, ...);
+* the self-check cell ("will this notebook grade?") of a solved student notebook reads the notebook
+  through the stand-in's `google.colab._message.blocking_request("get_ipynb")`, which answers, as
+  Colab's front end does, with the notebook as the page holds it (the test writes that JSON).
 """
 from __future__ import annotations
 
@@ -37,6 +40,29 @@ KERNEL = "colab-profile"
 # Versions a lab may rely on: the profile must hold exactly these (tests/colab/requirements-colab.txt).
 EXPECTED = {"numpy": "2.0.2", "tensorflow-cpu": "2.19.0", "keras": "3.10.0", "ipywidgets": "7.7.1",
             "matplotlib": "3.10.0", "scikit-learn": "1.6.1", "tqdm": "4.67.1", "torch": "2.8.0"}
+
+
+# google.colab._message as Colab ships it sends a request to the page over the kernel's channels and
+# returns the reply's data, or None when no reply came within timeout_sec. The stand-in answers
+# get_ipynb with {"ipynb": <the notebook>}, read from the file the test wrote (None when there is none).
+STAND_IN_MESSAGE = '''"""Stand-in for Colab's google.colab._message (tests only)."""
+import json
+import os
+
+
+class MessageError(RuntimeError):
+    """An error reply from the front end."""
+
+
+def blocking_request(request_type, request="", timeout_sec=5, parent=None):
+    if request_type != "get_ipynb":
+        raise MessageError(f"the stand-in front end does not answer {request_type!r}")
+    try:
+        with open(os.environ["COLAB_STAND_IN_NOTEBOOK"], encoding="utf-8") as page:
+            return {"ipynb": json.load(page)}
+    except FileNotFoundError:
+        return None  # no reply within timeout_sec
+'''
 
 
 def _pip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -83,6 +109,9 @@ def colab_kernel(profile, snapshot, tmp_path_factory):
     stand_in = base / "stand-in" / "google" / "colab"  # no google/__init__.py: `google` stays a namespace (protobuf)
     stand_in.mkdir(parents=True)
     (stand_in / "__init__.py").write_text('"""Stand-in for Colab\'s google.colab module (tests only)."""\n')
+    (stand_in / "_message.py").write_text(STAND_IN_MESSAGE)
+    front_end = base / "front-end" / "notebook.json"  # what the page holds: written by the test before a request
+    front_end.parent.mkdir()
     startup = base / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-colab.py").write_text("import google.colab  # Colab imports it in every kernel\n")
@@ -90,7 +119,8 @@ def colab_kernel(profile, snapshot, tmp_path_factory):
     spec.mkdir(parents=True)
     env = {"PYTHONPATH": str(base / "stand-in"), "IPYTHONDIR": str(base / "ipython"),
            "COLAB_RELEASE_TAG": "colab-profile-test", "COURSE_PIP_SOURCE": f"git+file://{snapshot}",
-           "GIT_TERMINAL_PROMPT": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+           "GIT_TERMINAL_PROMPT": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "COLAB_STAND_IN_NOTEBOOK": str(front_end)}
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [str(profile), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3.12 (Colab profile)", "language": "python", "env": env}))
@@ -170,3 +200,74 @@ def test_course_utils_unit_tests_pass_on_colab_profile(profile, snapshot):
     tail = done.stdout[-6000:] + done.stderr[-2000:]
     assert done.returncode == 0, tail
     assert " passed" in done.stdout and " failed" not in done.stdout, tail
+
+
+@pytest.fixture(scope="module")
+def front_end(colab_kernel) -> Path:
+    """The file the stand-in's get_ipynb answers with (the notebook as the page holds it)."""
+    spec = Path(os.environ["JUPYTER_PATH"]) / "kernels" / colab_kernel / "kernel.json"
+    return Path(json.loads(spec.read_text())["env"]["COLAB_STAND_IN_NOTEBOOK"])
+
+
+def _as_colab_holds_it(nb) -> dict:
+    """The notebook as Colab's page sends it: nbformat 4.0, sources as lists of lines, Colab's cell ids in metadata."""
+    raw = json.loads(nbformat.writes(nb))
+    raw["nbformat"], raw["nbformat_minor"] = 4, 0
+    raw["metadata"] = {"colab": {"provenance": [], "name": nb.metadata.get("colab", {}).get("name", "lab.ipynb")},
+                       "kernelspec": {"name": "python3", "display_name": "Python 3"}, "language_info": {"name": "python"}}
+    for index, cell in enumerate(raw["cells"]):
+        cell.pop("id", None)
+        cell["metadata"]["id"] = f"colabcell{index:04d}"
+        cell["source"] = cell["source"].splitlines(keepends=True) if isinstance(cell["source"], str) else cell["source"]
+    return raw
+
+
+def test_self_check_reads_the_notebook_through_colabs_message_channel(colab_kernel, front_end, tmp_path):
+    """A solved Lab 01 run on the profile: its last cell reads the notebook through get_ipynb and prints the receipt
+    (every check passed, under 2 s); a graded cell turned into Markdown on the page is then named."""
+    from nbclient import NotebookClient
+
+    from course_utils import selfcheck
+    from tests.files.solved import solved_notebook
+
+    lab = LABS[0]
+    work = tmp_path / lab
+    shutil.copytree(ROOT / "solutions" / lab, work, ignore=shutil.ignore_patterns("*.ipynb"))
+    nb = nbformat.reads(json.dumps(solved_notebook(ROOT, lab)), as_version=4)
+    check = nb.cells[-1]
+    assert selfcheck.is_check_cell(check)
+    manifest = check.metadata[selfcheck.METADATA_KEY]
+    answer = next(e["grade_id"] for e in manifest["cells"] if e["role"] == "answer")
+    tests = sum(e["role"] == "test" for e in manifest["cells"])
+    front_end.unlink(missing_ok=True)
+
+    client = NotebookClient(nb, timeout=300, kernel_name=colab_kernel, resources={"metadata": {"path": str(work)}})
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells[:-1]):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+        said = {}
+        for case in ("no answer", "as run", "retyped"):
+            page = _as_colab_holds_it(nb)
+            if case == "retyped":
+                cell = next(c for c in page["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == answer)
+                cell["cell_type"] = "markdown"
+                del cell["outputs"], cell["execution_count"]
+            if case != "no answer":
+                front_end.write_text(json.dumps(page))
+            check.outputs = []
+            start = time.perf_counter()
+            client.execute_cell(check, len(nb.cells) - 1)
+            seconds = time.perf_counter() - start
+            said[case] = "".join(o.get("text", "") for o in check.outputs if o.output_type == "stream")
+            print(f"{lab} self-check on the Colab profile ({case}): {seconds:.2f} s\n{said[case]}")
+            assert seconds < 2.0, f"the self-check cell took {seconds:.2f} s ({case})"
+    front_end.unlink(missing_ok=True)
+
+    assert "✘ Cannot check" in said["no answer"] and "Colab did not send the notebook within" in said["no answer"]
+    assert "File > Download > Download .ipynb" in said["no answer"]
+    receipt = said["as run"]
+    assert "read from:       Colab" in receipt and "✔ This notebook will grade" in receipt, receipt
+    assert f"public checks:   {tests} of {tests} passed in the notebook's outputs" in receipt, receipt
+    assert "of the notebook's content" in receipt
+    assert f"cell `{answer}` was turned into Markdown: restore it from the release" in said["retyped"], said["retyped"]

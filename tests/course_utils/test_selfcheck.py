@@ -213,14 +213,25 @@ def test_jupyterlab_session_path_is_read(tmp_path, monkeypatch):
 
 
 def test_cells_run_after_the_last_save_give_a_note(tmp_path):
+    """Cells run after the save (IPython's input history beyond the file's last execution count) give a note;
+    runs of the check cell itself do not, nor does a file saved from an earlier kernel."""
     nb = released()
     cell_of(nb, "setup")["execution_count"] = 1
+    cell_of(nb, "activations")["execution_count"] = 2
     path = save(nb, tmp_path / f"{LAB}.ipynb")
-    shell = types.SimpleNamespace(user_ns={"__session__": str(path)}, execution_count=12)
+    check_source = "".join(nb["cells"][-1]["source"])
+    history = ["", "# setup", "def sigmoid(z): ...", "x = 1", "y = 2", check_source]  # this cell is [5]
+    shell = types.SimpleNamespace(user_ns={"__session__": str(path)},
+                                  history_manager=types.SimpleNamespace(input_hist_raw=history))
     report = selfcheck.check(LAB, release_of(nb), shell=shell)
     assert report.ok and len(report.notes) == 1
-    assert "this kernel has run cells since the file was saved" in report.notes[0] and "[12]" in report.notes[0]
-    shell.execution_count = 2  # saved right before this cell ran: no note
+    assert report.notes[0].startswith("this kernel has run 2 cells since the file was saved (the saved file's last "
+                                      "run is [2], this cell is [5])"), report.notes
+    assert "Note: this kernel has run 2 cells" in report.text()
+    history[3:5] = [check_source, check_source + "\n"]  # only this check ran since the save
+    assert selfcheck.check(LAB, release_of(nb), shell=shell).notes == []
+    del history[2:]  # a new kernel: [1] is this cell, the file has runs up to [2]
+    history.append(check_source)
     assert selfcheck.check(LAB, release_of(nb), shell=shell).notes == []
 
 
@@ -262,7 +273,7 @@ def test_colab_reads_the_notebook_through_its_message_channel(monkeypatch):
     assert calls == [("get_ipynb", selfcheck.COLAB_TIMEOUT_S)]
     assert report.ok and report.source.startswith("Colab") and report.saved_at is None
     assert report.hash_of == "of the notebook's content" and len(report.sha256) == 64
-    assert "graded cells:    10 of 10 found" in report.text()
+    assert "graded cells:    10 of 10 found" in report.text() and "0 of 5 passed in the notebook's outputs" in report.text()
 
 
 @pytest.mark.parametrize("reply, said", [
@@ -274,6 +285,7 @@ def test_colab_without_an_answer_says_so(monkeypatch, reply, said):
     _colab(monkeypatch, reply)
     report = selfcheck.check(LAB, release_of(released()), shell=types.SimpleNamespace(user_ns={}))
     assert not report.readable and said in report.text()
+    assert "Run this cell again in a moment. To hand in: File > Save, then File > Download" in report.text()
 
 
 def test_the_check_changes_nothing(tmp_path, capsys):
