@@ -33,6 +33,7 @@ header says it is (a zip bomb stops there).
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import stat
@@ -95,6 +96,7 @@ class Outcome:
     collected: dict[str, tuple[str, str]] = field(default_factory=dict)  # student: (file in the download, status)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file in the download, reason)
     late: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)  # student: why the collected file is no notebook
 
     def count(self, status: str) -> int:
         return sum(1 for _, s in self.collected.values() if s.startswith(status))
@@ -333,7 +335,21 @@ def collect(lab: str, source: str | Path, course_dir: str | Path = ".", lms: str
         outcome.collected[student] = (chosen.entry.name, _place(course, lab, student, data, chosen.entry.mtime, stamp))
         if chosen.late:
             outcome.late.append(student)
+        problem = notebook_problem(data)
+        if problem:
+            outcome.unreadable[student] = problem
     return outcome
+
+
+def notebook_problem(data: bytes) -> str | None:
+    """Why `data` is not a notebook (collected all the same: it is what the student handed in), or None."""
+    try:
+        nb = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        return f"not valid JSON ({type(exc).__name__}: {str(exc)[:100]})"
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return "JSON without a list of cells"
+    return None
 
 
 def _place(course, lab: str, student: str, data: bytes, mtime: float, stamp: str) -> str:
@@ -368,6 +384,10 @@ def print_outcome(outcome: Outcome, source: Path, lms: str, out=None) -> None:
     for student, (name, status) in sorted(collected.items()):
         late = "  (late)" if student in outcome.late else ""
         print(f"  {student:<{width}}  {status:<9}  {_shown(name)}{late}", file=out)
+        if student in outcome.unreadable:
+            why = _shown(outcome.unreadable[student])
+            print(f"  {'':<{width}}  warning: this file is not a readable notebook ({why}): it cannot be graded; "
+                  "ask the student to download it again (File > Download) and resubmit", file=out)
     if outcome.skipped:
         print("not collected:", file=out)
         for name, reason in sorted(outcome.skipped):

@@ -57,6 +57,7 @@ CANVAS = {
     "fox_12345_67891_05_minibatch_sgd-1.ipynb": nb("fox resubmitted"),
     "ant_LATE_222_555_Copy of 05_minibatch_sgd.ipynb": nb("ant"),
     "bee_333_556_05_minibatch_sgd (1).ipynb": nb("bee"),
+    "eel_777_559_05_minibatch_sgd.ipynb": b"<html>Sign in to Google</html>",
     "cat_444_557_01_perceptron.ipynb": nb("cat wrong lab"),
     "dog_666_558_report.pdf": b"%PDF",
     "notes.txt": b"not a submission",
@@ -73,13 +74,15 @@ def test_canvas_zip_collects_latest_per_student_and_lists_the_rest(course, tmp_p
         f"12345/{LAB}/{LAB}.ipynb": nb("fox resubmitted"),
         f"222/{LAB}/{LAB}.ipynb": nb("ant"),
         f"333/{LAB}/{LAB}.ipynb": nb("bee"),
+        f"777/{LAB}/{LAB}.ipynb": b"<html>Sign in to Google</html>",  # what the student handed in, flagged
     }
+    assert "warning: this file is not a readable notebook (not valid JSON" in out
     assert "fox_12345_67890_05_minibatch_sgd.ipynb: an older version of student 12345's notebook" in out
     assert "cat_444_557_01_perceptron.ipynb: this is 01_perceptron's notebook, not 05_minibatch_sgd's" in out
     assert "dog_666_558_report.pdf: not a notebook (.pdf)" in out
     assert "notes.txt: not named as Canvas names submissions" in out
     assert "__MACOSX/._fox_12345_67890_05_minibatch_sgd.ipynb: operating-system metadata" in out
-    assert "3 student(s) collected (3 new, 0 unchanged, 0 replaced), 5 file(s) not collected" in out
+    assert "4 student(s) collected (4 new, 0 unchanged, 0 replaced), 5 file(s) not collected" in out
     assert "(late)" in next(line for line in out.splitlines() if line.strip().startswith("222"))
 
 
@@ -90,14 +93,14 @@ def test_rerun_is_idempotent_and_a_changed_file_is_backed_up(course, tmp_path, c
     before = submitted(course)
     mtimes = {p: p.stat().st_mtime_ns for p in (course / "submitted").rglob("*.ipynb")}
     code, out, _ = run(capsys, LAB, download, "--course-dir", course)
-    assert code == 0 and "0 new, 3 unchanged, 0 replaced" in out
+    assert code == 0 and "0 new, 4 unchanged, 0 replaced" in out
     assert submitted(course) == before
     assert {p: p.stat().st_mtime_ns for p in (course / "submitted").rglob("*.ipynb")} == mtimes
     assert not (course / "collect-backup").exists()
 
     changed = make_zip(tmp_path / "again.zip", {**CANVAS, "fox_12345_67892_05_minibatch_sgd-2.ipynb": nb("fox v3")})
     code, out, _ = run(capsys, LAB, changed, "--course-dir", course)
-    assert code == 0 and "0 new, 2 unchanged, 1 replaced" in out
+    assert code == 0 and "0 new, 3 unchanged, 1 replaced" in out
     assert submitted(course)[f"12345/{LAB}/{LAB}.ipynb"] == nb("fox v3")
     backups = list((course / "collect-backup").rglob("*.ipynb"))
     assert [p.read_bytes() for p in backups] == [nb("fox resubmitted")]
@@ -234,4 +237,4 @@ def test_collect_and_grading_agree_on_the_path(course, tmp_path, capsys):
     from autograder.gradebook import load_course
 
     assert run(capsys, LAB, make_zip(tmp_path / "s.zip", CANVAS), "--course-dir", course)[0] == 0
-    assert load_course(course, LAB).students(LAB) == ["12345", "222", "333"]
+    assert load_course(course, LAB).students(LAB) == ["12345", "222", "333", "777"]
