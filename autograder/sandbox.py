@@ -993,6 +993,20 @@ def _innermost_pid(pid: int) -> int | None:
     return None
 
 
+def _read_proc(path: str) -> bytes:
+    """The contents of a small /proc file (b"" when it cannot be read): os-level calls, the watch reads many."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def _tree(pid: int, most: int = 4096) -> list[int]:
     """`pid` and its descendants (the children of each of their threads), at most `most` of them.
 
@@ -1008,11 +1022,10 @@ def _tree(pid: int, most: int = 4096) -> list[int]:
         except OSError:
             continue
         for tid in tasks:
-            with contextlib.suppress(OSError, ValueError):
-                for child in Path(f"/proc/{p}/task/{tid}/children").read_text().split():
-                    if int(child) not in seen:
-                        seen.add(int(child))
-                        todo.append(int(child))
+            for child in _read_proc(f"/proc/{p}/task/{tid}/children").split():
+                if int(child) not in seen:
+                    seen.add(int(child))
+                    todo.append(int(child))
     return found
 
 
@@ -1022,11 +1035,10 @@ def _resident_kb(pid: int) -> int:
     shares with other processes (the template, its parent or children), so it is never less than its
     `_proportional_kb`; 0 when the process is gone."""
     total = 0
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("RssAnon", "RssShmem", "VmSwap"):
-                total += int(value.split()[0])
+    for line in _read_proc(f"/proc/{pid}/status").splitlines():
+        if line.startswith((b"RssAnon:", b"RssShmem:", b"VmSwap:")):
+            with contextlib.suppress(ValueError, IndexError):
+                total += int(line.split()[1])
     return total
 
 
@@ -1500,7 +1512,8 @@ class Sandbox:
         except KernelDied as exc:
             raise SandboxError(f"the kernel exited while starting ({exc.reason}): {self._log_tail()}") from None
         if reply is None:
-            raise SandboxError(f"the kernel did not answer within {self.limits.startup_timeout_s:g} s: {self._log_tail()}")
+            raise SandboxError(f"the kernel did not answer within {self.limits.startup_timeout_s:g} s: "
+                               f"{self._log_tail()}")
 
     def _start_watch(self, memory_cgroup: bool) -> None:
         """Start the thread that kills the kernel, and with it every process of the submission, once they hold
@@ -1523,15 +1536,23 @@ class Sandbox:
 
     def _watch_processes(self, baseline_kb: int) -> None:
         limit_kb = self.limits.memory_mb << 10
-        while not self._watch_stop.wait(MEMORY_WATCH_S):
+        wait = MEMORY_WATCH_S
+        while not self._watch_stop.wait(wait):
             if not self._kernel_is_ours():
                 return
             pids = _tree(self._kernel_pid)
+            wait = MEMORY_WATCH_S
             if sum(_resident_kb(p) for p in pids) - baseline_kb <= limit_kb:
                 continue  # the full count is never below the proportional one: no page tables walked
-            held_kb = sum(_proportional_kb(p) for p in pids) - baseline_kb
+            started, held_kb = time.monotonic(), -baseline_kb
+            for pid in pids:  # stops as soon as the sum is past the limit
+                held_kb += _proportional_kb(pid)
+                if held_kb > limit_kb:
+                    break
+            # Walking page tables takes milliseconds per process: at most half a core for the watch.
+            wait = max(MEMORY_WATCH_S, time.monotonic() - started)
             if held_kb > limit_kb:
-                self._end_for_memory(f"it ran out of memory (its processes held {held_kb >> 10} MB; "
+                self._end_for_memory(f"it ran out of memory (its processes held at least {held_kb >> 10} MB; "
                                      f"limit {self.limits.memory_mb} MB)", pids)
                 return
 
@@ -1629,8 +1650,9 @@ class Sandbox:
                              elapsed_s=time.monotonic() - started)
         c = reply.get("content", {})
         status = c.get("status")
+        expressions = c.get("user_expressions")
         out = Execution("ok" if status == "ok" else "error", elapsed_s=time.monotonic() - started,
-                        user_expressions=c.get("user_expressions") if isinstance(c.get("user_expressions"), dict) else {})
+                        user_expressions=expressions if isinstance(expressions, dict) else {})
         if status != "ok":
             out.ename = str(c.get("ename", "Error"))[:200]
             out.evalue = str(c.get("evalue", ""))[:1000]

@@ -1,0 +1,78 @@
+"""One memory bound for all the processes of a submission, whoever runs the grader.
+
+``RLIMIT_AS`` bounds one process: a kernel that forks children, each under it, could hold several times
+``Limits.memory_mb``. As root a memory cgroup bounds the kernel's whole tree; elsewhere (an unprivileged
+grader, a cgroup file system that is not writable) the grader's memory watch does (`autograder.sandbox`,
+"Memory"). `tests/files/memory_probe.py` forks children that each write memory in a confined kernel and
+measures, from outside, the peak that the kernel's processes held beyond the fresh kernel.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, confinement_available
+from tests.grading.test_confinement import TEST_UID, _as_user_command
+
+CONFINED, WHY = confinement_available()
+needs_confinement = pytest.mark.skipif(not CONFINED, reason=f"no confinement here: {WHY}")
+PROBE = ROOT / "tests" / "files" / "memory_probe.py"
+LIMIT_MB, CHILDREN, EACH_MB = 800, 6, 320  # 1920 MB wanted by six processes, each far under RLIMIT_AS
+
+
+def probe(*cases: tuple, no_cgroup: bool = False, as_uid: int | None = None) -> list[dict]:
+    """Run the probe's `cases` ((limit MB, children, MB each, seconds held), in one grader process)."""
+    argv = [sys.executable, str(PROBE), *(["no-cgroup"] if no_cgroup else []), *(":".join(map(str, c)) for c in cases)]
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+    cmd = _as_user_command(as_uid, argv) if as_uid is not None else argv
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env, cwd="/")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def runs():
+    """(who, without a cgroup, uid) for each way this suite can run the grader here."""
+    if os.geteuid() != 0:
+        return [("this user", True, None)]
+    return [("root", False, None), ("root without a writable cgroup fs", True, None),
+            (f"uid {TEST_UID}", True, TEST_UID)]
+
+
+@needs_confinement
+@pytest.mark.slow
+@pytest.mark.parametrize("who, watched, uid", runs(), ids=[r[0] for r in runs()])
+def test_processes_of_one_submission_are_capped_together(who, watched, uid):
+    """Six forked children write 320 MB each (1920 MB, limit 800 MB): is the whole submission killed near the
+    limit, as root (cgroup) and as an unprivileged user (the memory watch), with a reason naming memory?
+
+    Where the watch bounds the kernel, also: three children that hold 48 MB each under a 1024 MB limit. Each
+    also maps the kernel's and the template's libraries (about 450 MB resident apiece, shared): counted once
+    per process they would pass the limit; counted as shared, they do not. Does that kernel live?"""
+    honest = (1024, 3, 48, 2)
+    cases = [(LIMIT_MB, CHILDREN, EACH_MB, 5)] + ([honest] if watched else [])
+    reports = probe(*cases, no_cgroup=watched and uid is None and os.geteuid() == 0, as_uid=uid)
+    hog = reports[0]
+    assert hog["memory"].startswith(f"watch {LIMIT_MB} MB") if watched else "cgroup" in hog["memory"], hog
+    assert hog["cell"] == "died" and not hog["alive"], hog
+    assert "out of memory" in hog["reason"] and f"limit {LIMIT_MB} MB" in hog["reason"], hog
+    # Sampled every 50 ms (or as long as the last walk took): what the processes wrote in between comes on top.
+    assert hog["peak_mb"] <= LIMIT_MB * 3 // 2, hog
+    assert hog["peak_mb"] < hog["wanted_mb"] - 400, hog
+    if watched:
+        kept = reports[1]
+        assert kept["memory"].startswith("watch 1024 MB"), kept
+        assert kept["cell"] == "ok" and kept["alive"] and not kept["reason"], kept
+        assert kept["peak_mb"] >= 3 * 48 - 16, kept  # the observer saw what they held
+
+
+@needs_confinement
+def test_one_process_past_the_limit_dies_with_a_reason_naming_memory():
+    """A kernel that writes memory in its own process past the limit: killed, reason naming memory, in whatever
+    mode this suite runs (cgroup or watch)."""
+    with Sandbox({}, limits=Limits(memory_mb=400)) as box:
+        with pytest.raises(KernelDied, match=r"out of memory.*limit 400 MB"):
+            box.execute("blocks = []\nwhile True:\n    blocks.append(b'x' * (32 << 20))", timeout=60)
