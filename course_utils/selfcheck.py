@@ -43,7 +43,8 @@ __all__ = ["Report", "build_manifest", "manifest_digest", "cell_source", "is_che
 TAG = "self-check"  # the tag of the check cell
 METADATA_KEY = "selfcheck"  # the check cell's metadata key holding the manifest
 COLAB_TIMEOUT_S = 1.5  # the whole check must stay under 2 s
-SOURCE_TEMPLATE = ('# Will this notebook grade? Save it first (Ctrl-S): this cell checks the saved file and changes nothing\n'
+SOURCE_TEMPLATE = ('# Will this notebook grade? Save it first (Ctrl-S): '
+                   'this cell checks the saved file and changes nothing\n'
                    'import course_utils.selfcheck\n'
                    'course_utils.selfcheck.run("{lab}", release="{digest}")')
 _CHECK_SOURCE = re.compile(r'# Will this notebook grade\?[^\n]*\n'
@@ -384,7 +385,8 @@ def _compare(report: Report, nb: dict, manifest: dict) -> None:
         found = by_id.get(grade_id, [])
         if not found:
             what = {"answer": "your answer cell", "test": "the test cell"}.get(role, "the locked cell")
-            hint = f" (a cell here has grade_id {', '.join(f'`{g}`' for g in unknown)}: was it renamed?)" if unknown else ""
+            names = ", ".join(f"`{g}`" for g in unknown)
+            hint = f" (a cell here has grade_id {names}: was it renamed?)" if unknown else ""
             report.problems.append(f"cell `{grade_id}` is missing: {what} was deleted, or lost its grading metadata "
                                    f"when it was copied or re-created{hint}. Restore it from the release "
                                    f"(notebooks/{manifest['lab']}.ipynb), after the cell before it.")
@@ -495,7 +497,8 @@ def check(lab: str, release: str, *, notebook: dict | None = None, path: str | o
         badge = _lab_of({"cells": [c for c in notebook["cells"] if not isinstance(c, dict)
                                    or METADATA_KEY not in c.get("metadata", {})]})
         if badge and badge != lab:
-            report.problems.append(f"this notebook's Colab badge links {badge}, not {lab}: is this the right lab's file?")
+            report.problems.append(f"this notebook's Colab badge links {badge}, not {lab}: "
+                                   "is this the right lab's file?")
         _compare(report, notebook, manifest)
         if data is not None:
             note = _stale_note(notebook, shell)

@@ -214,7 +214,8 @@ def _as_colab_holds_it(nb) -> dict:
     raw = json.loads(nbformat.writes(nb))
     raw["nbformat"], raw["nbformat_minor"] = 4, 0
     raw["metadata"] = {"colab": {"provenance": [], "name": nb.metadata.get("colab", {}).get("name", "lab.ipynb")},
-                       "kernelspec": {"name": "python3", "display_name": "Python 3"}, "language_info": {"name": "python"}}
+                       "kernelspec": {"name": "python3", "display_name": "Python 3"},
+                       "language_info": {"name": "python"}}
     for index, cell in enumerate(raw["cells"]):
         cell.pop("id", None)
         cell["metadata"]["id"] = f"colabcell{index:04d}"

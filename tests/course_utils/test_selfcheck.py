@@ -125,7 +125,8 @@ def test_deleted_graded_cell_is_named(tmp_path):
     nb["cells"].remove(cell_of(nb, "test_frameworks"))
     report = check_file(save(nb, tmp_path / "lab.ipynb"))
     assert not report.ok and report.answers == (4, 5) and report.tests == (4, 5) and report.locked == (5, 6)
-    assert [p.split(":")[0] for p in report.problems] == ["cell `linear_collapse` is missing", "cell `test_frameworks` is missing"]
+    assert [p.split(":")[0] for p in report.problems] == ["cell `linear_collapse` is missing",
+                                                         "cell `test_frameworks` is missing"]
     assert "your answer cell was deleted" in report.problems[0] and "the test cell was deleted" in report.problems[1]
 
 
@@ -147,7 +148,8 @@ def test_edited_locked_cells_are_named_and_whitespace_is_not_an_edit(tmp_path):
     setup["source"] = [line.rstrip("\n") + "   \n" for line in setup["source"]]  # trailing blanks, as editors add
     report = check_file(save(nb, tmp_path / "lab.ipynb"))
     assert report.locked == (5, 6) and len(report.problems) == 1, report.problems
-    assert report.problems[0].startswith("locked cell `test_perceptron` was edited: the grader runs the release's version")
+    assert report.problems[0].startswith("locked cell `test_perceptron` was edited: "
+                                         "the grader runs the release's version")
     assert "public checks may pass here and fail there" in report.problems[0]
 
 
@@ -162,7 +164,8 @@ def test_another_labs_notebook_is_never_accepted(tmp_path):
 def test_notebook_without_a_check_cell_is_named_by_its_badge(tmp_path):
     """A Lab 02 file from before the check existed (no check cell) is still recognised by its Colab badge."""
     nb = released(OTHER)
-    nb["cells"] = [c for c in nb["cells"] if not set(c["metadata"].get("tags", [])) & {"self-check", "self-check-intro"}]
+    ours = {"self-check", "self-check-intro"}
+    nb["cells"] = [c for c in nb["cells"] if not set(c["metadata"].get("tags", [])) & ours]
     report = check_file(save(nb, tmp_path / "old.ipynb"), LAB, released(LAB))
     assert report.other_lab == OTHER and not report.ok
 
@@ -273,7 +276,8 @@ def test_colab_reads_the_notebook_through_its_message_channel(monkeypatch):
     assert calls == [("get_ipynb", selfcheck.COLAB_TIMEOUT_S)]
     assert report.ok and report.source.startswith("Colab") and report.saved_at is None
     assert report.hash_of == "of the notebook's content" and len(report.sha256) == 64
-    assert "graded cells:    10 of 10 found" in report.text() and "0 of 5 passed in the notebook's outputs" in report.text()
+    text = report.text()
+    assert "graded cells:    10 of 10 found" in text and "0 of 5 passed in the notebook's outputs" in text
 
 
 @pytest.mark.parametrize("reply, said", [
