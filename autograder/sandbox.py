@@ -37,7 +37,8 @@ capabilities                   none                 none (securebits lock)  n/a
 seccomp filter                 yes                  yes                     no
 nested user namespaces         denied (seccomp)     denied (seccomp and     allowed
                                                     max_user_namespaces=0)
-memory limit                   cgroup (v1 or v2)    RLIMIT_AS               RLIMIT_AS
+memory, all processes          cgroup (v1 or v2)    memory watch            memory watch
+memory, each process           (cgroup)             RLIMIT_AS               RLIMIT_AS
 task limit                     pids cgroup          RLIMIT_NPROC            none
 sees / signals the grader      no                   no                      yes
 =============================  ===================  ======================  ==================
@@ -99,15 +100,60 @@ namespaces, the writable file systems and the identity below are its own:
 * as root, memory and number of tasks through cgroups when the cgroup file
   system is writable (v1 ``memory.limit_in_bytes`` + ``pids.max``, or v2
   ``memory.max`` + ``pids.max``); ``protections["memory"]`` says which. As a
-  user (no cgroup delegated), ``RLIMIT_AS`` and ``RLIMIT_NPROC``;
+  user (no cgroup delegated), the grader's memory watch (see Memory below)
+  with ``RLIMIT_AS``, and ``RLIMIT_NPROC``;
 * rlimits: ``RLIMIT_CPU``, ``RLIMIT_FSIZE``, ``RLIMIT_CORE`` = 0;
   ``RLIMIT_NPROC`` only when no pids cgroup is available; ``RLIMIT_AS``
   only when no memory cgroup is available (PyTorch and TensorFlow reserve far
   more address space than they use).
 
-Memory the kernel shares with the template (the libraries it imported)
-counts against the template, not the kernel's cgroup: the kernel's limit
-applies to what it allocates or writes itself.
+Memory
+------
+``Limits.memory_mb`` bounds all the processes of a submission together (the
+kernel and every process it starts), whoever runs the grader:
+
+* with a memory cgroup (root): the cgroup charges what the submission's
+  processes fault in or copy on write; the pages a kernel shares with the
+  template (the libraries it imported) stay charged to the template. Its
+  out-of-memory killer may end one child only: the grader then kills the whole
+  submission (``Sandbox._watch_cgroup``, every 100 ms), so the kernel's death
+  reason names memory either way;
+* without one (a grader that is not root, a cgroup file system that is not
+  writable, ``--unconfined``): the grader's memory watch, a thread of the
+  grader (``Sandbox._watch_processes``). Every ``MEMORY_WATCH_S`` (50 ms) it
+  walks the kernel's process tree (the children of every thread, from
+  ``/proc``; the kernel is PID 1 of its namespace, so an orphan is reparented
+  to it and stays in the tree) and sums RssAnon + RssShmem + VmSwap of each
+  process (counters: 0.2 ms a sample for Lab 04's kernel). That sum counts a
+  page shared by n processes n times, so only once it is past the limit does
+  the watch count proportionally: Pss_Anon + Pss_Shmem + SwapPss of each
+  process's ``smaps_rollup`` (a page shared by n processes counts 1/n in each),
+  a walk of the page tables (milliseconds per process; the next sample waits
+  as long as the walk took, so the watch takes at most half a core). Both
+  counts are of memory beyond the fresh kernel's, measured before any code of
+  the submission runs (its share of the template's libraries and ipykernel's
+  start). Past ``memory_mb`` the watch kills the kernel, and with it every
+  process of the submission; the death reason names memory, as with a cgroup.
+  ``RLIMIT_AS`` (``memory_mb`` + 4 GiB of address space) still bounds each
+  process.
+
+Why proportional, measured on Lab 04's solution run top to bottom in a kernel
+forked from the template: the kernel holds 497 MB by RssAnon, about 450 MB of
+which are the template's pages it shares (the template: 446 MB RssAnon); by
+Pss_Anon + Pss_Shmem it holds 195 MB fresh and 256 MB at the end, so it is
+charged 61 MB. A resident count would charge the shared pages once per process
+(each child of the kernel maps them too: three children holding 48 MB each
+would be charged about 1.8 GB); the proportional count charges the tree's share
+of them, which grows toward the template's 446 MB only as the tree holds more
+of the processes that share them. Files mapped from disk (libraries' code, in
+the page cache) are not charged.
+
+Not bounded by the watch (as a user): files a kernel writes to its own
+``/tmp`` and ``/dev/shm`` without mapping them (tmpfs, at most
+``Limits.disk_mb`` + 64 MB); what the processes write between two samples (six
+children writing as fast as they can under an 800 MB limit, on a loaded 2-core
+machine: peaks of 700 to 1000 MB); a process that leaves the tree between two
+reads of one walk (a double fork at that moment) is missed by that sample only.
 
 Leftovers: each sandbox's host folder ``<tmp>/ag-*`` names its grader (pid
 and start time, file ``owner``) and holds only the submission's copy and
@@ -588,7 +634,8 @@ def not_enforced() -> list[str]:
         "(the grader's own code included)",
         "no namespaces: the kernel sees and can signal the grader's processes, and can reach the network",
         "no file-system allow-list and no private /tmp: it writes to the host's disk",
-        "no cgroups: memory by RLIMIT_AS only, processes not limited; a setsid child can outlive grading",
+        "no cgroups: memory by the grader's watch over the kernel's processes and RLIMIT_AS per process, "
+        "processes not limited; a setsid child can outlive grading",
         "no seccomp filter: keyrings and other shared kernel state can carry data between submissions",
     ]
 
