@@ -15,7 +15,8 @@ nbgrader_config.py registers as a preprocessor of nbconvert's HTMLExporter). The
   close or swallow the page's own elements). A ``<`` that would still start a tag in some parser
   gets a space after it (``$a<b$`` becomes ``$a< b$``: the same math). Links keep http, https,
   mailto, relative and attachment targets; images keep http, https, attachment and data: images
-  (a relative image would be fetched from the Jupyter server with the instructor's login); anything else (``javascript:``, ``data:text/html``) becomes ``#``.
+  (a relative image would be fetched from the Jupyter server with the instructor's login);
+  anything else (``javascript:``, ``data:text/html``) becomes ``#``.
   Then the result is checked the way nbconvert renders it (``markdown2html``, the filter of the
   feedback and formgrader templates): if anything unsafe is left, the whole cell is shown as a
   fenced code block, i.e. as plain text.
