@@ -336,6 +336,10 @@ def _find_manifest(nb: dict, lab: str, release: str) -> dict:
     said = _lab_of(nb)
     if said and said != lab:
         raise _WrongLab(said)
+    if not others and any(is_check_cell(c) and f'release="{release}"' in _text(c.get("source")) for c in nb["cells"]):
+        raise _Unreadable("the self-check cell in the saved notebook lost its hidden metadata (the release's list "
+                          "of graded cells), so there is nothing to compare with. Copy this cell from the release "
+                          f"again (notebooks/{lab}.ipynb, the last cell), save, and run it.")
     if others:
         raise _Unreadable(f"the saved notebook's self-check cell belongs to another release of this lab, or its "
                           f"hidden metadata was edited (this cell is release {release}). Take the notebook from the "
