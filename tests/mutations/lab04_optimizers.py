@@ -255,6 +255,19 @@ WRONG = {
             "    m_hat, v_hat = _adam_state['m'] / (1 - b1 ** t), _adam_state['v'] / (1 - b2 ** t)\n"
             "    return w - config['learning_rate'] * m_hat / (np.sqrt(v_hat) + config['eps']), config\n"
         ),
+        "eps inside the root of v_hat": (
+            "def adam(w, dw, config=None):\n"
+            "    config = {} if config is None else config\n"
+            "    for k, v in (('learning_rate', 1e-3), ('beta1', 0.9), ('beta2', 0.999), ('eps', 1e-8)):\n"
+            "        config.setdefault(k, v)\n"
+            "    b1, b2 = config['beta1'], config['beta2']\n"
+            "    t = config.get('t', 0) + 1\n"
+            "    m = b1 * config.get('m', np.zeros(np.shape(w))) + (1 - b1) * dw\n"
+            "    v = b2 * config.get('v', np.zeros(np.shape(w))) + (1 - b2) * dw * dw\n"
+            "    config['t'], config['m'], config['v'] = t, m, v\n"
+            "    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)\n"
+            "    return w - config['learning_rate'] * m_hat / np.sqrt(v_hat + config['eps']), config\n"
+        ),
     },
     "run_optimizer": {
         "path misses w_init": (
@@ -292,6 +305,73 @@ WRONG = {
             "        w, config = rule(w, grad_fn(w), config)\n"
             "        path.append(w)\n"
             "    return np.array(path)\n"
+        ),
+    },
+    "momentum_steady_state": {
+        "plain SGD's step, -lr * grad": (
+            "def momentum_steady_state(lr, momentum, grad):\n"
+            "    if not 0 <= momentum < 1:\n"
+            "        raise ValueError('momentum must be in [0, 1)')\n"
+            "    step = -lr * np.asarray(grad, dtype=float)\n"
+            "    return float(step) if step.ndim == 0 else step\n"
+        ),
+        "multiplies by (1 - momentum) instead of dividing": (
+            "def momentum_steady_state(lr, momentum, grad):\n"
+            "    if not 0 <= momentum < 1:\n"
+            "        raise ValueError('momentum must be in [0, 1)')\n"
+            "    step = -lr * np.asarray(grad, dtype=float) * (1 - momentum)\n"
+            "    return float(step) if step.ndim == 0 else step\n"
+        ),
+        "series started at mu^1: -lr * grad * mu / (1 - mu)": (
+            "def momentum_steady_state(lr, momentum, grad):\n"
+            "    if not 0 <= momentum < 1:\n"
+            "        raise ValueError('momentum must be in [0, 1)')\n"
+            "    step = -lr * momentum * np.asarray(grad, dtype=float) / (1 - momentum)\n"
+            "    return float(step) if step.ndim == 0 else step\n"
+        ),
+        "no ValueError for momentum >= 1 or < 0": (
+            "def momentum_steady_state(lr, momentum, grad):\n"
+            "    step = -lr * np.asarray(grad, dtype=float) / (1 - momentum)\n"
+            "    return float(step) if step.ndim == 0 else step\n"
+        ),
+        "a step along the gradient (sign flipped)": (
+            "def momentum_steady_state(lr, momentum, grad):\n"
+            "    if not 0 <= momentum < 1:\n"
+            "        raise ValueError('momentum must be in [0, 1)')\n"
+            "    step = lr * np.asarray(grad, dtype=float) / (1 - momentum)\n"
+            "    return float(step) if step.ndim == 0 else step\n"
+        ),
+    },
+    "lr_schedules": {
+        "step decay one step early: (step + 1) // step_size": (
+            "def step_decay(lr0, step, step_size, gamma):\n"
+            "    return float(lr0 * gamma ** ((step + 1) // step_size))\n"
+        ),
+        "step decay without rounding down: gamma ** (step / step_size)": (
+            "def step_decay(lr0, step, step_size, gamma):\n"
+            "    return float(lr0 * gamma ** (step / step_size))\n"
+        ),
+        "cosine without the clamp: climbs back up after total_steps (torch's CosineAnnealingLR)": (
+            "import math\n"
+            "def cosine_decay(lr0, step, total_steps, lr_min=0.0):\n"
+            "    return lr_min + (lr0 - lr_min) * (1 + math.cos(math.pi * step / total_steps)) / 2\n"
+        ),
+        "cosine ignores lr_min": (
+            "import math\n"
+            "def cosine_decay(lr0, step, total_steps, lr_min=0.0):\n"
+            "    return lr0 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)) / 2\n"
+        ),
+        "warm-up one step ahead: lr0 * (step + 1) / warmup_steps": (
+            "def warmup_cosine(lr0, step, warmup_steps, total_steps, lr_min=0.0):\n"
+            "    if step < warmup_steps:\n"
+            "        return lr0 * (step + 1) / warmup_steps\n"
+            "    return cosine_decay(lr0, step - warmup_steps, total_steps - warmup_steps, lr_min)\n"
+        ),
+        "cosine after the warm-up not shifted: cosine_decay(lr0, step, total_steps)": (
+            "def warmup_cosine(lr0, step, warmup_steps, total_steps, lr_min=0.0):\n"
+            "    if step < warmup_steps:\n"
+            "        return lr0 * step / warmup_steps\n"
+            "    return cosine_decay(lr0, step, total_steps, lr_min)\n"
         ),
     },
     "training_loop": {
@@ -422,6 +502,33 @@ RIGHT = {
             "        trajectory[k + 1] = w\n"
             "        k += 1\n"
             "    return trajectory\n"
+        ),
+    },
+    "momentum_steady_state": {
+        "the geometric series summed term by term, the checks written out, numpy scalars returned": (
+            "def momentum_steady_state(lr, momentum, grad):\n"
+            "    if momentum >= 1.0 or momentum < 0.0:\n"
+            "        raise ValueError(f'momentum {momentum} is outside [0, 1): the buffer grows without limit')\n"
+            "    series = np.sum(momentum ** np.arange(20000, dtype=float))  # 1 + mu + mu^2 + ...\n"
+            "    return np.multiply(-lr * series, grad)\n"
+        ),
+    },
+    "lr_schedules": {
+        "gamma applied in a loop, the cosine as cos^2(x / 2), numpy floats, warm-up by np.interp": (
+            "def step_decay(lr0, step, step_size, gamma):\n"
+            "    rate = lr0\n"
+            "    for _ in range(step // step_size):\n"
+            "        rate = rate * gamma\n"
+            "    return rate\n"
+            "\n"
+            "def cosine_decay(lr0, step, total_steps, lr_min=0.0):\n"
+            "    done = np.clip(step / total_steps, 0.0, 1.0)\n"
+            "    return np.float64(lr_min + (lr0 - lr_min) * np.cos(np.pi * done / 2) ** 2)\n"
+            "\n"
+            "def warmup_cosine(lr0, step, warmup_steps, total_steps, lr_min=0.0):\n"
+            "    if step >= warmup_steps:\n"
+            "        return cosine_decay(lr0, step - warmup_steps, total_steps - warmup_steps, lr_min)\n"
+            "    return np.interp(step, [0, warmup_steps], [0.0, lr0])\n"
         ),
     },
     "training_loop": {
