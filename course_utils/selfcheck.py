@@ -74,9 +74,13 @@ def _text_hash(source) -> str:
     return hashlib.sha256(_normalised(source).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _nbgrader(cell) -> dict:
+def _meta(cell) -> dict:
     meta = cell.get("metadata") if isinstance(cell, dict) else None
-    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _nbgrader(cell) -> dict:
+    meta = _meta(cell).get("nbgrader")
     return meta if isinstance(meta, dict) else {}
 
 
@@ -100,7 +104,7 @@ def build_manifest(nb: dict, lab: str) -> dict:
         if not title and cell.get("cell_type") == "markdown":
             first = _text(cell.get("source")).strip().split("\n", 1)[0]
             title = first.lstrip("#").strip() if first.startswith("# ") else ""
-        if TAG in (cell.get("metadata", {}).get("tags") or []):
+        if TAG in (_meta(cell).get("tags") or []):
             continue
         meta = _nbgrader(cell)
         grade_id = meta.get("grade_id")
@@ -313,7 +317,7 @@ def _type_words(cell_type) -> str:
 def _lab_of(nb: dict) -> str | None:
     """The lab a notebook says it is: its check cell's manifest, else its Colab badge."""
     for cell in nb.get("cells", []):
-        manifest = cell.get("metadata", {}).get(METADATA_KEY) if isinstance(cell, dict) else None
+        manifest = _meta(cell).get(METADATA_KEY)
         if isinstance(manifest, dict) and isinstance(manifest.get("lab"), str):
             return manifest["lab"]
     for cell in nb.get("cells", [])[:3]:
@@ -328,7 +332,7 @@ def _find_manifest(nb: dict, lab: str, release: str) -> dict:
     """The manifest of this check cell in the saved notebook, or _Unreadable saying what the notebook is."""
     others = []
     for cell in nb.get("cells", []):
-        manifest = cell.get("metadata", {}).get(METADATA_KEY) if isinstance(cell, dict) else None
+        manifest = _meta(cell).get(METADATA_KEY)
         if isinstance(manifest, dict):
             if manifest_digest(manifest) == release and manifest.get("lab") == lab:
                 return manifest
@@ -498,8 +502,7 @@ def check(lab: str, release: str, *, notebook: dict | None = None, path: str | o
             canonical = json.dumps(notebook, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
             report.sha256 = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
             report.hash_of = "of the notebook's content"
-        badge = _lab_of({"cells": [c for c in notebook["cells"] if not isinstance(c, dict)
-                                   or METADATA_KEY not in c.get("metadata", {})]})
+        badge = _lab_of({"cells": [c for c in notebook["cells"] if METADATA_KEY not in _meta(c)]})
         if badge and badge != lab:
             report.problems.append(f"this notebook's Colab badge links {badge}, not {lab}: "
                                    "is this the right lab's file?")
@@ -535,8 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args[0])
     try:
         notebook = json.loads(path.read_bytes().decode("utf-8"))
-        manifest = next(c["metadata"][METADATA_KEY] for c in notebook["cells"]
-                        if isinstance(c, dict) and isinstance(c.get("metadata", {}).get(METADATA_KEY), dict))
+        manifest = next(_meta(c)[METADATA_KEY] for c in notebook["cells"]
+                        if isinstance(_meta(c).get(METADATA_KEY), dict))
         lab, release = manifest["lab"], manifest_digest(manifest)
     except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError, StopIteration, AttributeError):
         lab, release = path.stem, ""

@@ -153,6 +153,15 @@ def test_edited_locked_cells_are_named_and_whitespace_is_not_an_edit(tmp_path):
     assert "public checks may pass here and fail there" in report.problems[0]
 
 
+def test_malformed_cells_are_reported_not_raised(tmp_path):
+    """Cells that are not objects, metadata that is not an object: named as missing cells, never a traceback."""
+    nb = released()
+    cell_of(nb, "perceptron")["metadata"] = ["not", "an", "object"]
+    nb["cells"].insert(0, "not a cell")
+    report = check_file(save(nb, tmp_path / "lab.ipynb"))
+    assert report.readable and [p.split(":")[0] for p in report.problems] == ["cell `perceptron` is missing"]
+
+
 def test_another_labs_notebook_is_never_accepted(tmp_path):
     """Lab 01's check reading Lab 02's saved file (a kernel shared between notebooks) says whose file it is."""
     path = save(released(OTHER), tmp_path / f"{LAB}.ipynb")  # renamed: the name proves nothing
