@@ -92,8 +92,10 @@ def clean_html(text) -> str:
 
 # ---------------------------------------------------------------- Markdown
 
-_DESTINATION = re.compile(r"(\]\(\s*)(<[^>\n]*>|(?:[^\s()]|\([^\s()]*\))+)")  # [text](dest  and  ![alt](dest
-_DEFINITION = re.compile(r"^( {0,3}\[[^\]\n]+\]:[ \t]*\n?[ \t]*)(<[^>\n]*>|\S+)", re.MULTILINE)  # [ref]: dest
+# [text](dest and ![alt](dest; [ref]: dest. A destination ends at a bracket (the scheme is at its start), so a link
+# inside another's destination is checked on its own.
+_DESTINATION = re.compile(r"(\]\(\s*)(<[^<>\[\]\n]*>|(?:[^\s()\[\]]|\([^\s()\[\]]*\))+)")
+_DEFINITION = re.compile(r"^( {0,3}\[[^\]\n]+\]:[ \t]*\n?[ \t]*)(<[^<>\n]*>|\S+)", re.MULTILINE)
 _HTML = re.compile(r"""
     (?P<comment><!--.*?(?:-->|\Z))
   | (?P<cdata><!\[CDATA\[.*?(?:\]\]>|\Z))

@@ -148,6 +148,22 @@ def test_ordinary_markdown_and_math_are_kept():
     assert markup.clean_markdown("<a href=x onclick=y>t</a>") == '<a href="x" rel="noopener noreferrer">t</a>'
 
 
+def test_mixed_payloads_are_inert_without_the_fallback():
+    """Random mixes of the payloads with Markdown punctuation (seeded): is each cleaned cell inert, and is the
+    rewrite alone enough (the code-block fallback stays a backstop)?"""
+    import random
+
+    pieces = PAYLOADS + [ORDINARY, "`", "```", "\n\n", "<", ">", '"', "'", "](", "[", "]", "(", ")", "![", "<!--",
+                         "-->", "<a ", "<img ", "onerror=", "javascript:", "$", "&#x3C;", "\\", "<details>",
+                         "</details>", "\n[r]: ", "    indented <script>x</script>"]
+    rng = random.Random(15)
+    for _ in range(400):
+        source = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        rewritten = markup._rewrite(source, frozenset())
+        assert markup.unsafe(markdown2html(rewritten)) == [], source
+        assert_inert(markdown2html(markup.clean_markdown(source)), repr(source))
+
+
 def test_markup_cannot_reach_the_page_around_it():
     """Are stray closing tags dropped (they would close the feedback page's own elements), open ones closed at the
     cell's end, and relative image URLs dropped (fetched with the instructor's login, /logout say)?"""
