@@ -237,12 +237,28 @@ def wide_rows(grades: dict[str, LabGrades], people: dict[str, Person], labs: lis
     return header, rows
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A CSV cell a spreadsheet shows as text: a string that starts like a formula (=, +, -, @, tab, CR) and is
+    not a number gets a leading apostrophe (a student named ``=HYPERLINK(...)`` stays a name); numbers pass."""
+    if not isinstance(value, str) or not value.startswith(_FORMULA):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def write_csv(path: Path, header: list[str], rows) -> None:
+    """Write a CSV whole or not at all, every text cell spreadsheet-safe."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([spreadsheet_safe(v) for v in header])
+        writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
     tmp.replace(path)
 
 
@@ -266,9 +282,9 @@ def export(labs: list[str], course_dir: str | Path = ".", roster: str | Path | N
     roster_data = read_roster(Path(roster)) if roster else None
     grades, people = read_grades(course, labs)
     header, rows, outcome = canvas_rows(grades, people, labs, roster_data)
-    _write_csv(out, header, rows)
+    write_csv(out, header, rows)
     if wide:
-        _write_csv(Path(wide), *wide_rows(grades, people, labs))
+        write_csv(Path(wide), *wide_rows(grades, people, labs))
     lines = [f"export of {', '.join(labs)} from {course.root}: {outcome.rows} student row(s) in {out}"]
     for lab in labs:
         lines.append(f"  {lab}: {outcome.filled.get(lab, 0)} score(s), {outcome.empty.get(lab, 0)} empty "

@@ -22,7 +22,6 @@ student wrote (ids, messages) is HTML-escaped. The page loads nothing from the n
 from __future__ import annotations
 
 import base64
-import csv
 import datetime
 import hashlib
 import html
@@ -36,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import open_course, require_gradebook
-from autograder.export import LabGrades, number, read_grades
+from autograder.export import LabGrades, number, read_grades, write_csv
 from autograder.gradebook import MARKER, Course, CourseError
 
 TOP_MESSAGES = 5  # failure messages shown per test
@@ -365,10 +364,7 @@ def report(labs: list[str], course_dir: str | Path = ".", out: str | Path | None
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
-    with open(csv_path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["lab", "kind", "name", "value", "count", "detail"])
-        writer.writerows(csv_rows(reports))
+    write_csv(csv_path, ["lab", "kind", "name", "value", "count", "detail"], csv_rows(reports))
     return out, csv_path
 
 

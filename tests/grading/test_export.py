@@ -145,3 +145,17 @@ def test_refusals_write_nothing(course, tmp_path, capsys):
     code, _, err = run(capsys, LAB, "--course-dir", course, "--out", tmp_path / "nowhere" / "grades.csv")
     assert code == 2 and "does not exist" in err
     assert not out.exists() and not (tmp_path / "grades-report.txt").exists()
+
+
+def test_text_that_a_spreadsheet_would_run_is_written_as_text(tmp_path):
+    """Does a cell that starts like a formula (a student named =HYPERLINK(...), @SUM, +cmd, a tab) come back from
+    the CSV with a leading apostrophe, while numbers, negative numbers and ordinary names are written unchanged?"""
+    from autograder.export import write_csv
+
+    path = tmp_path / "out.csv"
+    cells = ['=HYPERLINK("http://x","y")', "@SUM(A1)", "+cmd|' /C calc'!A0", "\tTab", "-2+3", "-1.5", "3", "Ada", ""]
+    write_csv(path, ["Student", "=header"], [cells])
+    with open(path, newline="", encoding="utf-8") as f:
+        header, row = list(csv.reader(f))
+    assert header == ["Student", "'=header"]
+    assert row == ["'" + cells[0], "'@SUM(A1)", "'+cmd|' /C calc'!A0", "'\tTab", "'-2+3", "-1.5", "3", "Ada", ""]
