@@ -8,6 +8,27 @@ full marks.
 """
 LAB = "06_regularization"
 
+# adamw mutants share Adam's defaults and moments; each differs in where the decay goes
+_ADAM_HEAD = (
+    "def adamw(w, dw, config=None):\n"
+    "    if config is None:\n"
+    "        config = {}\n"
+    "    config.setdefault('learning_rate', 1e-3)\n"
+    "    config.setdefault('beta1', 0.9)\n"
+    "    config.setdefault('beta2', 0.999)\n"
+    "    config.setdefault('eps', 1e-8)\n"
+    "    config.setdefault('weight_decay', 1e-2)\n"
+    "    lr, b1, b2, wd = config['learning_rate'], config['beta1'], config['beta2'], config['weight_decay']\n"
+    "    t = config.get('t', 0) + 1\n"
+)
+_MOMENTS = (
+    "    m = b1 * config.get('m', np.zeros(np.shape(w))) + (1 - b1) * g\n"
+    "    v = b2 * config.get('v', np.zeros(np.shape(w))) + (1 - b2) * g * g\n"
+    "    config['t'], config['m'], config['v'] = t, m, v\n"
+    "    m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)\n"
+    "    step = m_hat / (np.sqrt(v_hat) + config['eps'])\n"
+)
+
 WRONG = {
     "dropout": {
         "kept units scaled by p instead of 1 / (1 - p)": (
@@ -242,6 +263,23 @@ WRONG = {
             "    return grads\n"
         ),
     },
+    "adamw": {
+        "L2 in the gradient: weight_decay * w added to dw before Adam (torch's Adam(weight_decay=))": (
+            _ADAM_HEAD + "    g = dw + wd * w\n" + _MOMENTS + "    return w - lr * step, config\n"),
+        "decay after the Adam step, applied to the new weights": (
+            _ADAM_HEAD + "    g = dw\n" + _MOMENTS + "    return (w - lr * step) * (1 - lr * wd), config\n"),
+        "decay without the learning rate: w * (1 - weight_decay)": (
+            _ADAM_HEAD + "    g = dw\n" + _MOMENTS + "    return w * (1 - wd) - lr * step, config\n"),
+        "no bias correction of m and v": (
+            _ADAM_HEAD + "    g = dw\n" + _MOMENTS.replace("m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)", "m_hat, v_hat = m, v")
+            + "    return w * (1 - lr * wd) - lr * step, config\n"),
+        "decay inside Adam's normalisation: (m_hat + wd * w) / (sqrt(v_hat) + eps)": (
+            _ADAM_HEAD + "    g = dw\n" + _MOMENTS.replace("step = m_hat / (", "step = (m_hat + wd * w) / (")
+            + "    return w - lr * step, config\n"),
+        "the step count kept in a global variable shared by all runs": (
+            "_adamw_t = [0]\n\n" + _ADAM_HEAD.replace("    t = config.get('t', 0) + 1\n", "    _adamw_t[0] += 1\n    t = _adamw_t[0]\n")
+            + "    g = dw\n" + _MOMENTS + "    return w * (1 - lr * wd) - lr * step, config\n"),
+    },
 }
 
 RIGHT = {
@@ -355,6 +393,24 @@ RIGHT = {
             "    for name, value in params.items():\n"
             "        grads[name] = lam * (value + value) if name[0] == 'W' else 0.0 * value\n"
             "    return grads\n"
+        ),
+    },
+    "adamw": {
+        "decay written as w - lr * wd * w, torch's denominator sqrt(v) / sqrt(1 - beta2**t) + eps, state as one tuple, a print": (
+            "def adamw(w, dw, config=None):\n"
+            "    config = {} if config is None else config\n"
+            "    for key, value in (('learning_rate', 1e-3), ('beta1', 0.9), ('beta2', 0.999), ('eps', 1e-8), ('weight_decay', 1e-2)):\n"
+            "        config.setdefault(key, value)\n"
+            "    lr, (b1, b2) = config['learning_rate'], (config['beta1'], config['beta2'])\n"
+            "    t, m, v = config.get('state', (0, 0.0, 0.0))\n"
+            "    t, m, v = t + 1, b1 * m + (1.0 - b1) * np.asarray(dw, dtype=float), b2 * v + (1.0 - b2) * np.square(dw)\n"
+            "    config['state'] = (t, m, v)\n"
+            "    w = np.asarray(w, dtype=np.float64)\n"
+            "    decayed = w - lr * config['weight_decay'] * w\n"
+            "    denom = np.sqrt(v) / np.sqrt(1.0 - b2 ** t) + config['eps']\n"
+            "    if t == 1:\n"
+            "        print('adamw: first step')\n"
+            "    return decayed - (lr / (1.0 - b1 ** t)) * m / denom, config\n"
         ),
     },
 }
