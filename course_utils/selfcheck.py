@@ -270,19 +270,20 @@ COLAB_ADVICE = ("Run this cell again in a moment. To hand in: File > Save, then 
                 "and hand in that file.")
 
 
-def _from_colab() -> dict:
+def _from_colab(wait_s: float, retry: str) -> dict:
     try:
         from google.colab import _message
     except Exception as exc:  # noqa: BLE001 - whatever Colab's module raises, say it plainly
         raise _Unreadable(f"Colab's message channel is not available here ({type(exc).__name__}: {exc}).",
                           COLAB_ADVICE) from None
     try:
-        reply = _message.blocking_request("get_ipynb", request="", timeout_sec=COLAB_TIMEOUT_S)
+        reply = _message.blocking_request("get_ipynb", request="", timeout_sec=wait_s)
     except Exception as exc:  # noqa: BLE001 - MessageError from the front end, a closed channel
         raise _Unreadable(f"Colab did not send the notebook ({type(exc).__name__}: {exc}).", COLAB_ADVICE) from None
     if reply is None:
-        raise _Unreadable(f"Colab did not send the notebook within {COLAB_TIMEOUT_S:g} s (the page is busy, "
-                          "or the browser lost its connection to the runtime).", COLAB_ADVICE)
+        raise _Unreadable(f"Colab did not send the notebook within {wait_s:g} s (the page is busy, or the browser "
+                          "lost its connection to the runtime). If it happens again, a notebook with many large "
+                          f"figures may need longer: run {retry} in a new cell.", COLAB_ADVICE)
     notebook = reply.get("ipynb") if isinstance(reply, dict) else None
     if not isinstance(notebook, dict):
         raise _Unreadable("Colab answered without a notebook.", COLAB_ADVICE)
@@ -456,7 +457,7 @@ def _stale_note(nb: dict, shell) -> str | None:
 
 
 def check(lab: str, release: str, *, notebook: dict | None = None, path: str | os.PathLike | None = None,
-          shell=None) -> Report:
+          shell=None, wait_s: float = COLAB_TIMEOUT_S) -> Report:
     """Check the saved notebook of `lab` against the manifest of `release`; read only, never raises.
 
     Parameters
@@ -471,6 +472,8 @@ def check(lab: str, release: str, *, notebook: dict | None = None, path: str | o
         The notebook file; default: Colab's current notebook, else the kernel session's file.
     shell : IPython shell, optional
         Where ``__session__`` is looked up (default: the running one).
+    wait_s : float
+        In Colab, how long the page may take to send the notebook.
     """
     started = time.perf_counter()
     report = Report(lab=lab, release=release)
@@ -479,7 +482,9 @@ def check(lab: str, release: str, *, notebook: dict | None = None, path: str | o
         data = None
         if notebook is None and path is None:
             if _in_colab():
-                notebook, report.source = _from_colab(), "Colab (the notebook as File > Download saves it)"
+                retry = f'course_utils.selfcheck.run("{lab}", release="{release}", wait_s=10)'
+                notebook = _from_colab(wait_s, retry)
+                report.source = "Colab (the notebook as File > Download saves it)"
             else:
                 path = _session_path(shell)
                 if path is None:
@@ -524,9 +529,12 @@ def check(lab: str, release: str, *, notebook: dict | None = None, path: str | o
     return report
 
 
-def run(lab: str, release: str) -> None:
-    """Print the self-check of the saved notebook (what the last cell of every lab calls)."""
-    print(check(lab, release).text())
+def run(lab: str, release: str, wait_s: float = COLAB_TIMEOUT_S) -> None:
+    """Print the self-check of the saved notebook (what the last cell of every lab calls).
+
+    `wait_s`: how long Colab's page may take to send the notebook (the default keeps the cell under 2 s).
+    """
+    print(check(lab, release, wait_s=wait_s).text())
 
 
 def main(argv: list[str] | None = None) -> int:

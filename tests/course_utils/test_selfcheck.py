@@ -305,6 +305,18 @@ def test_colab_without_an_answer_says_so(monkeypatch, reply, said):
     assert "Run this cell again in a moment. To hand in: File > Save, then File > Download" in report.text()
 
 
+def test_colab_timeout_names_a_longer_wait(monkeypatch, capsys):
+    """A page too slow for the 1.5 s default: the message gives the call with a longer wait, and that call waits."""
+    _colab(monkeypatch, None)
+    release = release_of(released())
+    selfcheck.run(LAB, release)
+    out = capsys.readouterr().out
+    assert f'run course_utils.selfcheck.run("{LAB}", release="{release}", wait_s=10) in a new cell' in out
+    calls = _colab(monkeypatch, {"ipynb": colab_json(released())})
+    selfcheck.run(LAB, release, wait_s=10)
+    assert calls == [("get_ipynb", 10)] and "✔ This notebook will grade" in capsys.readouterr().out
+
+
 def test_the_check_changes_nothing(tmp_path, capsys):
     """The notebook file keeps its bytes and its modification time; the folder gains no file."""
     nb = released()
