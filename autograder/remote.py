@@ -87,6 +87,7 @@ import importlib
 import json
 import math
 import os
+import queue
 import re
 import secrets
 import select
@@ -611,6 +612,36 @@ class _Zygote:
 
 _ZYGOTE: list = [None]
 _ZYGOTE_LOCK = threading.Lock()
+_SPAWNER: list = []  # [(thread, its queue)] once started
+
+
+def _spawn(fn):
+    """`fn()` run by one long-lived daemon thread of this process, which returns its result (or raises).
+
+    The zygote dies when the thread that started it ends (PR_SET_PDEATHSIG is per thread): started by
+    a grading thread of a pool that retires idle threads, it would take running workers with it.
+    """
+    if not _SPAWNER or not _SPAWNER[0][0].is_alive():
+        requests: queue.SimpleQueue = queue.SimpleQueue()
+
+        def serve():
+            while True:
+                job, box, done = requests.get()
+                try:
+                    box.append(job())
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    box.append(exc)
+                done.set()
+
+        thread = threading.Thread(target=serve, name="autograder-zygote-spawner", daemon=True)
+        thread.start()
+        _SPAWNER[:] = [(thread, requests)]
+    box, done = [], threading.Event()
+    _SPAWNER[0][1].put((fn, box, done))
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
 
 
 def _zygote(threads: int) -> _Zygote | None:
@@ -623,7 +654,7 @@ def _zygote(threads: int) -> _Zygote | None:
             if zygote is not None and zygote.owner == os.getpid():
                 zygote.kill()
             try:
-                zygote = _Zygote(threads)
+                zygote = _spawn(lambda: _Zygote(threads))
             except OSError:
                 zygote = None
             _ZYGOTE[0] = zygote

@@ -178,3 +178,26 @@ def test_workers_fork_from_a_zygote_and_start_directly_without_one(monkeypatch):
             call(direct, "g", "import os\ndef g():\n    os._exit(7)\n", [])
     finally:
         direct.kill()
+
+
+def test_the_zygote_outlives_the_thread_that_first_needed_it():
+    """A grading thread that starts the zygote and then ends (a pool retiring an idle thread): do the zygote and a
+    worker it forked live on (PR_SET_PDEATHSIG fires when the thread that started a process ends)?"""
+    import threading
+
+    from autograder import remote
+
+    if remote._zygote(LIMITS.threads) is None:
+        pytest.skip("no zygote on this platform")
+    remote._zygote(LIMITS.threads).kill()
+    made = []
+    thread = threading.Thread(target=lambda: made.append(_ReferenceWorker(LIMITS, 1 << 20)))
+    thread.start()
+    thread.join()
+    worker = made[0]
+    try:
+        time.sleep(0.5)
+        assert worker.proc is None and worker.alive() and remote._ZYGOTE[0].alive()
+        assert call(worker, "f", "def f(x):\n    return x * 2\n", [21])[1]["value"] == 42
+    finally:
+        worker.kill()
