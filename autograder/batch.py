@@ -515,17 +515,17 @@ def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined, wat
                 futures[future] = job
                 started[future] = time.monotonic()
 
-        def abandon(future) -> None:
-            """The watchdog: give up a task past its deadline, restart the worker it holds, go on."""
-            lab, student = futures.pop(future)
-            seconds = time.monotonic() - started.pop(future)
-            limit = limit_of(lab)
-            restarted = _stop_task(client, future)
-            lab.summary.ungraded[student] = (
-                f"grading did not finish within {limit:g} s (the per-notebook wall limit plus a margin; stopped "
-                f"after {seconds:.0f} s): the submission or the machinery hung, and {restarted}; run again to "
-                "grade this student (the same hang is stopped the same way)")
-            bar.update(1)
+        def abandon(overdue) -> None:
+            """The watchdog: give up the tasks past their deadline, restart the workers they hold (at once), go on."""
+            seconds = {future: time.monotonic() - started.pop(future) for future in overdue}
+            stopped = _stop_tasks(client, overdue)
+            for future in overdue:
+                lab, student = futures.pop(future)
+                lab.summary.ungraded[student] = (
+                    f"grading did not finish within {limit_of(lab):g} s (the per-notebook wall limit plus a margin; "
+                    f"stopped after {seconds[future]:.0f} s): the submission or the machinery hung, and "
+                    f"{stopped[future]}; run again to grade this student (the same hang is stopped the same way)")
+                bar.update(1)
 
         def finish(future) -> None:
             lab, student = job = futures.pop(future)
@@ -566,9 +566,9 @@ def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined, wat
                 for future in [f for f in futures if f.done()]:  # in the order they were sent
                     finish(future)
                 now = time.monotonic()
-                for future, (lab, _) in list(futures.items()):
-                    if now - started[future] > limit_of(lab):
-                        abandon(future)
+                overdue = [f for f, (lab, _) in futures.items() if now - started[f] > limit_of(lab)]
+                if overdue:
+                    abandon(overdue)
                 launch()
         finally:
             bar.close()
@@ -590,32 +590,44 @@ def watchdog_limit(tests: int, limits=None) -> float:
     return wall * 1.1 + 60
 
 
-def _stop_task(client, future) -> str:
-    """Cancel `future` and restart the worker running it (its thread cannot be stopped otherwise); say what was done."""
+def _stop_tasks(client, futures: list) -> dict:
+    """Cancel `futures` and restart the workers running them, all at once (a task's thread cannot be stopped
+    otherwise); {future: what was done}. A worker without a nanny is stopped instead, unless it runs in this
+    very process (an in-process cluster), which it would take with it."""
     try:
-        workers = [w for w, keys in client.processing().items() if future.key in keys]
+        processing = client.processing()
     except Exception:  # noqa: BLE001 - the scheduler will say it is gone at the next call
-        workers = []
-    future.cancel()
-    if not workers:
-        return "its task was cancelled"
-    try:
-        status = client.restart_workers(workers, timeout=60, raise_for_error=False)
-    except Exception as exc:  # noqa: BLE001 - no nanny (a worker started by hand): stop the worker itself
-        status = {w: f"{type(exc).__name__}" for w in workers}
+        processing = {}
+    where = {f: [w for w, keys in processing.items() if f.key in keys] for f in futures}
+    client.cancel(futures)
+    workers = sorted({w for ws in where.values() for w in ws})
+    status = {}
+    if workers:
+        try:
+            status = client.restart_workers(workers, timeout=60, raise_for_error=False)
+        except Exception as exc:  # noqa: BLE001 - no nanny (a worker started by hand): stop the worker itself
+            status = {w: type(exc).__name__ for w in workers}
     stuck = [w for w in workers if status.get(w) != "OK"]
-    if not stuck:
-        return f"its worker {', '.join(workers)} was restarted"
-    try:  # a worker in this very process (an in-process cluster) must not take the coordinator with it
-        here = _process()
-        stuck = [w for w, where in client.run(_process, workers=stuck).items() if where != here]
-        if stuck:
-            client.run(os._exit, 1, workers=stuck, wait=False)
-    except Exception:  # noqa: BLE001 - nothing more can be done from here
-        stuck = []
     if stuck:
-        return f"its worker {', '.join(stuck)} was stopped (it could not be restarted)"
-    return "its worker could be neither restarted nor stopped (it may stay busy)"
+        try:
+            here = _process()
+            stopped = [w for w, at in client.run(_process, workers=stuck).items() if at != here]
+            if stopped:
+                client.run(os._exit, 1, workers=stopped, wait=False)
+        except Exception:  # noqa: BLE001 - nothing more can be done from here
+            stopped = []
+        status.update({w: "stopped" for w in stopped})
+    said = {}
+    for future, ws in where.items():
+        if not ws:
+            said[future] = "its task was cancelled"
+        elif all(status.get(w) == "OK" for w in ws):
+            said[future] = f"its worker {', '.join(ws)} was restarted"
+        elif all(status.get(w) in ("OK", "stopped") for w in ws):
+            said[future] = f"its worker {', '.join(ws)} was stopped (it could not be restarted)"
+        else:
+            said[future] = "its worker could be neither restarted nor stopped (it may stay busy)"
+    return said
 
 
 def _process() -> tuple[str, int]:
