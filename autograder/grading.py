@@ -204,6 +204,8 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
             except AssertionError as exc:
                 last = student._ag_last_call
                 message = str(exc) or (f"a hidden check failed after calling {last}" if last else "a hidden check failed")
+            except KeyboardInterrupt:
+                raise  # the instructor's Ctrl-C (a submission cannot signal the grader; its values are plain data)
             except BaseException as exc:  # noqa: BLE001 - a SystemExit from anything a student touched costs the test
                 last = student._ag_last_call
                 message = f"{type(exc).__name__}: {exc}" + (f" (checking what {last} returned)" if last else "")
