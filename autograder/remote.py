@@ -137,6 +137,7 @@ PURE_FUNCTIONS = ("numpy.tanh", "numpy.exp", "numpy.expm1", "numpy.log", "numpy.
                   "numpy.maximum", "numpy.minimum", "math.tanh", "math.exp", "math.sqrt", "math.log")
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000
+MAX_CONTAINERS = MAX_ITEMS  # lists and dicts in one answer from the kernel (1M empty lists: about 64 MB here)
 MAX_NDIM = 32
 # Builtin exceptions re-raised as themselves (a subclass that is also a RemoteError).
 BUILTIN_EXCEPTIONS = {e.__name__: e for e in (
@@ -900,6 +901,9 @@ class RemoteStudent:
             raise RemoteProtocolError(f"no answer from the kernel for {call} (did the notebook replace the grader's helper?)")
         if len(text) > self._ag_max_bytes * 4 // 3 + 4096:
             raise RemoteProtocolError(f"{call} returned more than {self._ag_max_bytes >> 20} MB")
+        if text.count("[") + text.count("{") > MAX_CONTAINERS:  # 16 MB of "[]," would be 440 MB of lists here
+            raise RemoteProtocolError(f"{call} returned more than {MAX_CONTAINERS} nested lists or dicts; "
+                                      f"return arrays (or fewer, larger lists)")
         try:
             answer = json.loads(text)
         except (ValueError, RecursionError):

@@ -359,3 +359,20 @@ def test_in_place_changes_fail_the_call_unless_allowed(student):
                                 "        w[i] -= 0.1\n    return 0\n", timeout=10)
     w = np.random.default_rng(0).normal(size=50)
     assert student.nudge_and_restore(w) == 0  # round-off of a restore is not a change
+
+def test_an_answer_of_millions_of_empty_lists_is_refused_before_it_is_parsed():
+    """Is 12 MB of '[],' (4 million lists, about 300 MB once parsed) refused without being parsed, so the grader's
+    memory stays bounded, while an answer of a million numbers in one list gets past that check (it is parsed,
+    and refused only for its nonce)?"""
+    import resource
+
+    flood = '{"nonce": "x", "ok": true, "value": [' + ",".join(["[]"] * 4_000_000) + "]}"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    student = RemoteStudent(_FakeSandbox(_answer(flood)), max_reply_bytes=16 << 20)
+    with pytest.raises(RemoteProtocolError, match="nested lists or dicts"):
+        student.anything
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 << 10  # KB: far less than 300 MB
+    numbers = '{"nonce": "x", "ok": true, "value": [' + ",".join(["1"] * 1_000_000) + "]}"
+    student = RemoteStudent(_FakeSandbox(_answer(numbers)), max_reply_bytes=16 << 20)
+    with pytest.raises(RemoteProtocolError, match="does not belong"):
+        student.anything
