@@ -271,13 +271,15 @@ WRONG = {
         "decay without the learning rate: w * (1 - weight_decay)": (
             _ADAM_HEAD + "    g = dw\n" + _MOMENTS + "    return w * (1 - wd) - lr * step, config\n"),
         "no bias correction of m and v": (
-            _ADAM_HEAD + "    g = dw\n" + _MOMENTS.replace("m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)", "m_hat, v_hat = m, v")
+            _ADAM_HEAD + "    g = dw\n"
+            + _MOMENTS.replace("m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)", "m_hat, v_hat = m, v")
             + "    return w * (1 - lr * wd) - lr * step, config\n"),
         "decay inside Adam's normalisation: (m_hat + wd * w) / (sqrt(v_hat) + eps)": (
             _ADAM_HEAD + "    g = dw\n" + _MOMENTS.replace("step = m_hat / (", "step = (m_hat + wd * w) / (")
             + "    return w - lr * step, config\n"),
         "the step count kept in a global variable shared by all runs": (
-            "_adamw_t = [0]\n\n" + _ADAM_HEAD.replace("    t = config.get('t', 0) + 1\n", "    _adamw_t[0] += 1\n    t = _adamw_t[0]\n")
+            "_adamw_t = [0]\n\n"
+            + _ADAM_HEAD.replace("    t = config.get('t', 0) + 1\n", "    _adamw_t[0] += 1\n    t = _adamw_t[0]\n")
             + "    g = dw\n" + _MOMENTS + "    return w * (1 - lr * wd) - lr * step, config\n"),
     },
 }
@@ -396,14 +398,18 @@ RIGHT = {
         ),
     },
     "adamw": {
-        "decay written as w - lr * wd * w, torch's denominator sqrt(v) / sqrt(1 - beta2**t) + eps, state as one tuple, a print": (
+        "decay written as w - lr * wd * w, torch's denominator sqrt(v) / sqrt(1 - beta2**t) + eps, "
+        "state as one tuple, a print": (
             "def adamw(w, dw, config=None):\n"
             "    config = {} if config is None else config\n"
-            "    for key, value in (('learning_rate', 1e-3), ('beta1', 0.9), ('beta2', 0.999), ('eps', 1e-8), ('weight_decay', 1e-2)):\n"
+            "    for key, value in (('learning_rate', 1e-3), ('beta1', 0.9), ('beta2', 0.999), ('eps', 1e-8),\n"
+            "                       ('weight_decay', 1e-2)):\n"
             "        config.setdefault(key, value)\n"
             "    lr, (b1, b2) = config['learning_rate'], (config['beta1'], config['beta2'])\n"
             "    t, m, v = config.get('state', (0, 0.0, 0.0))\n"
-            "    t, m, v = t + 1, b1 * m + (1.0 - b1) * np.asarray(dw, dtype=float), b2 * v + (1.0 - b2) * np.square(dw)\n"
+            "    t = t + 1\n"
+            "    m = b1 * m + (1.0 - b1) * np.asarray(dw, dtype=float)\n"
+            "    v = b2 * v + (1.0 - b2) * np.square(dw)\n"
             "    config['state'] = (t, m, v)\n"
             "    w = np.asarray(w, dtype=np.float64)\n"
             "    decayed = w - lr * config['weight_decay'] * w\n"
