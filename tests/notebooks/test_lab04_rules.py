@@ -1,4 +1,5 @@
-"""Lab 04's update rules, taken from the solution notebook, take torch.optim's steps: 100 float64 steps, relative error < 1e-10."""
+"""Lab 04's solution cells against PyTorch: the update rules take torch.optim's steps (100 float64 steps, relative error < 1e-10);
+momentum_steady_state is the step torch.optim.SGD(momentum) settles into; the schedules give torch.optim.lr_scheduler's rates."""
 from __future__ import annotations
 
 import nbformat
@@ -93,3 +94,80 @@ def test_rules_do_not_modify_their_inputs(rules):
         for _ in range(3):
             _, config = rule(w, dw, config)
         assert np.array_equal(w, [1.0, -2.0]) and np.array_equal(dw, [0.5, 0.25]), f"{name} modified w or dw in place"
+
+
+@pytest.fixture(scope="module")
+def lab_functions():
+    """The solution cells of momentum_steady_state and lr_schedules, run in a namespace of their own (numpy only)."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    namespace = {"np": np}
+    for grade_id in ("momentum_steady_state", "lr_schedules"):
+        assert grade_id in cells, f"{NOTEBOOK}: no solution cell {grade_id!r}"
+        exec(compile(cells[grade_id], f"<{grade_id} solution cell>", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9, 0.99])
+def test_momentum_steady_state_is_torch_sgds_settled_step(lab_functions, momentum):
+    """Is momentum_steady_state the step torch.optim.SGD(momentum) takes once mu**t has vanished, elementwise and for floats?"""
+    import torch
+
+    grad = np.array([[1.5, -0.25], [3.0, 0.0]])
+    w = torch.zeros(2, 2, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([w], lr=0.03, momentum=momentum, foreach=False)
+    for _ in range(4000):
+        before = w.detach().clone()
+        w.grad = torch.tensor(grad)
+        optimizer.step()
+    settled = (w.detach() - before).numpy()
+    got = lab_functions["momentum_steady_state"](0.03, momentum, grad)
+    assert got.shape == grad.shape and np.allclose(got, settled, rtol=1e-9, atol=1e-15)
+    scalar = lab_functions["momentum_steady_state"](0.03, momentum, 1.5)
+    assert isinstance(scalar, float) and np.isclose(scalar, settled[0, 0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("momentum", [1.0, 1.5, -0.1])
+def test_momentum_steady_state_refuses_momentum_outside_0_1(lab_functions, momentum):
+    """Does momentum_steady_state raise ValueError where the geometric series has no sum (or momentum is negative)?"""
+    with pytest.raises(ValueError, match="momentum"):
+        lab_functions["momentum_steady_state"](0.01, momentum, 1.0)
+
+
+def torch_rates(make, lr0, num_steps):
+    import warnings
+
+    import torch
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scheduler, rates = make(optimizer), []
+        for _ in range(num_steps):
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+    return np.array(rates)
+
+
+@pytest.mark.parametrize("lr0, step_size, gamma, total, warmup, lr_min", [
+    (0.1, 7, 0.5, 60, 5, 0.0), (0.37, 1, 0.9, 200, 20, 0.001), (1.3, 13, 0.25, 250, 50, 0.2)])
+def test_schedules_match_torch_lr_scheduler(lab_functions, lr0, step_size, gamma, total, warmup, lr_min):
+    """Do step_decay, cosine_decay and warmup_cosine give torch.optim.lr_scheduler's rates at every step, to 1e-12 of lr0,
+    and stay at lr_min after total_steps (where torch's CosineAnnealingLR would climb back)?"""
+    from torch.optim import lr_scheduler
+
+    f = lab_functions
+    steps = np.arange(total + 1)
+    step_decay = [f["step_decay"](lr0, int(k), step_size, gamma) for k in steps]
+    cosine = [f["cosine_decay"](lr0, int(k), total, lr_min) for k in steps]
+    warm = [f["warmup_cosine"](lr0, int(k), warmup, total, lr_min) for k in steps]
+    assert all(isinstance(r, float) for r in step_decay + cosine + warm)
+    want_step = torch_rates(lambda o: lr_scheduler.StepLR(o, step_size=step_size, gamma=gamma), lr0, total + 1)
+    want_cosine = torch_rates(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=total, eta_min=lr_min), lr0, total + 1)
+    want_warm = torch_rates(lambda o: lr_scheduler.SequentialLR(o, [lr_scheduler.LambdaLR(o, lambda s: s / warmup),
+                            lr_scheduler.CosineAnnealingLR(o, T_max=total - warmup, eta_min=lr_min)], milestones=[warmup]), lr0, total + 1)
+    for name, got, want in (("step_decay", step_decay, want_step), ("cosine_decay", cosine, want_cosine), ("warmup_cosine", warm, want_warm)):
+        assert np.max(np.abs(np.array(got) - want)) <= 1e-12 * lr0, name
+    assert f["cosine_decay"](lr0, total + 7, total, lr_min) == pytest.approx(lr_min, abs=1e-15)
+    assert f["warmup_cosine"](lr0, total + 7, warmup, total, lr_min) == pytest.approx(lr_min, abs=1e-15)
