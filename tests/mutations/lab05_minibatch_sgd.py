@@ -189,6 +189,52 @@ WRONG = {
             "    return float(total)\n"
         ),
     },
+    "predicted_gradient_noise": {
+        "sigma2 / B, the noise with replacement": (
+            "def predicted_gradient_noise(sigma2, batch_size, num_samples):\n"
+            "    B = np.asarray(batch_size)\n"
+            "    if num_samples < 2 or np.any(B < 1) or np.any(B > num_samples):\n"
+            "        raise ValueError('need N >= 2 and 1 <= B <= N')\n"
+            "    noise = sigma2 / B.astype(float)\n"
+            "    return float(noise) if noise.ndim == 0 else noise\n"
+        ),
+        "N instead of N - 1 in the finite-population factor": (
+            "def predicted_gradient_noise(sigma2, batch_size, num_samples):\n"
+            "    B = np.asarray(batch_size)\n"
+            "    if num_samples < 2 or np.any(B < 1) or np.any(B > num_samples):\n"
+            "        raise ValueError('need N >= 2 and 1 <= B <= N')\n"
+            "    noise = sigma2 / B * (1 - B / num_samples)\n"
+            "    return float(noise) if noise.ndim == 0 else noise\n"
+        ),
+        "forgets to divide by B": (
+            "def predicted_gradient_noise(sigma2, batch_size, num_samples):\n"
+            "    B = np.asarray(batch_size)\n"
+            "    if num_samples < 2 or np.any(B < 1) or np.any(B > num_samples):\n"
+            "        raise ValueError('need N >= 2 and 1 <= B <= N')\n"
+            "    noise = sigma2 * (num_samples - B) / (num_samples - 1)\n"
+            "    return float(noise) if noise.ndim == 0 else noise\n"
+        ),
+        "checks the range with `if`, which fails for an array of batch sizes": (
+            "def predicted_gradient_noise(sigma2, batch_size, num_samples):\n"
+            "    if num_samples < 2 or not 1 <= batch_size <= num_samples:\n"
+            "        raise ValueError('need N >= 2 and 1 <= B <= N')\n"
+            "    return sigma2 / batch_size * (num_samples - batch_size) / (num_samples - 1)\n"
+        ),
+        "no ValueError: answers for B > N and B < 1": (
+            "def predicted_gradient_noise(sigma2, batch_size, num_samples):\n"
+            "    B = np.asarray(batch_size, dtype=float)\n"
+            "    noise = sigma2 / B * (num_samples - B) / (num_samples - 1)\n"
+            "    return float(noise) if noise.ndim == 0 else noise\n"
+        ),
+        "integer division in the finite-population factor": (
+            "def predicted_gradient_noise(sigma2, batch_size, num_samples):\n"
+            "    B = np.asarray(batch_size)\n"
+            "    if num_samples < 2 or np.any(B < 1) or np.any(B > num_samples):\n"
+            "        raise ValueError('need N >= 2 and 1 <= B <= N')\n"
+            "    noise = sigma2 / B * ((num_samples - B) // (num_samples - 1))\n"
+            "    return float(noise) if noise.ndim == 0 else noise\n"
+        ),
+    },
     "data_pipelines": {
         "torch: drop_last=True": (
             "def make_torch_loader(X, y, batch_size, shuffle, seed):\n"
@@ -315,6 +361,21 @@ RIGHT = {
             "        pos += batch_size\n"
             "        total += float(((grad_fn(w, X[idx], y[idx])[1] - g) ** 2).sum())\n"
             "    return total / num_draws\n"
+        ),
+    },
+    "predicted_gradient_noise": {
+        "(1/B - 1/N) * N/(N - 1), a list comprehension for arrays, the checks with all()": (
+            "def predicted_gradient_noise(sigma2, batch_size, num_samples):\n"
+            "    if num_samples <= 1:\n"
+            "        raise ValueError(f'need at least 2 samples, got {num_samples}')\n"
+            "    def one(b):\n"
+            "        if not 1 <= b <= num_samples:\n"
+            "            raise ValueError(f'batch size {b} outside [1, {num_samples}]')\n"
+            "        return sigma2 * (1.0 / b - 1.0 / num_samples) * num_samples / (num_samples - 1.0)\n"
+            "    if np.ndim(batch_size) == 0:\n"
+            "        return one(batch_size)\n"
+            "    sizes = np.asarray(batch_size)\n"
+            "    return np.array([one(b) for b in sizes.ravel()]).reshape(sizes.shape)\n"
         ),
     },
     "data_pipelines": {
