@@ -51,6 +51,7 @@ import hmac
 import itertools
 import logging
 import os
+import re
 import secrets
 import socket
 import sys
@@ -62,8 +63,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from autograder.gradebook import (CourseError, Graded, completed, ensure_assignment, file_sha256, graded_tests,
-                                  load_course, record, release_notebook, scores)
+from autograder.course import check_labs, gradebook_path, open_course, source_labs
+from autograder.gradebook import (MARKER, CourseError, Graded, _atomic_write, _marker, completed, ensure_assignment,
+                                  file_sha256, graded_tests, load_course, record, release_notebook, scores)
 
 
 #: The grade function workers run when autograde() is given none; None means
@@ -72,7 +74,21 @@ GRADE_FN: Callable | None = None
 
 
 class BatchError(ValueError):
-    """The batch cannot start or go on (bad course directory, unreachable scheduler)."""
+    """The batch cannot start or go on (bad course directory, unreachable scheduler): exit code 2."""
+
+    exit_code = 2
+
+
+class PreflightError(BatchError):
+    """A lab's reference solution did not get full marks in the grading environment: no student was graded.
+    Exit code 3 (`python -m autograder autograde`), so a script can tell it from a refused command (2)."""
+
+    exit_code = 3
+
+
+#: What `autograde` writes beside the course's folders: the NOT GRADED students of each lab's last run, with the
+#: reasons, for `python -m autograder report` (``<course>/not-graded/<lab>.json``).
+NOT_GRADED_DIR = "not-graded"
 
 
 @dataclass
@@ -86,6 +102,9 @@ class Summary:
     seconds: dict[str, float] = field(default_factory=dict)  # grading time of each submission, on its worker
     seeds: dict[str, int] = field(default_factory=dict)
     confusable: list[tuple[str, ...]] = field(default_factory=list)  # ids that look alike (`confusable_groups`)
+    ignored: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # student: [(file, why not graded)]
+    flags: dict[str, list[str]] = field(default_factory=dict)  # student: graded cells deleted or retyped
+    preflight_s: float | None = None  # the reference solution's grading time on its worker, when checked
 
     @property
     def failed(self) -> dict[str, str]:  # the earlier name
@@ -94,7 +113,11 @@ class Summary:
     def line(self) -> str:
         line = f"graded {len(self.graded)}, skipped {len(self.skipped)} already graded"
         if self.ungraded:
-            line += f", {len(self.ungraded)} NOT graded (the grader failed; run again to grade them)"
+            line += f", {len(self.ungraded)} NOT graded (see why below; run again once fixed)"
+        if self.flags:
+            line += f", {len(self.flags)} flagged (graded cells deleted or retyped)"
+        if self.ignored:
+            line += f", files ignored in {len(self.ignored)} folder(s)"
         return line
 
 
@@ -303,12 +326,14 @@ class _Lab:
     students: list[str]
     summary: Summary
     payload: dict | None = None
+    ids: set = field(default_factory=set)  # the grade_ids of the lab's source
+    others: dict = field(default_factory=dict)  # the other labs of the course: their grade_ids
 
 
 def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = None, scheduler: str | None = None,
                    seed: int | None = None, force: bool = False, grade_fn: Callable | None = None,
                    out=None, progress: bool = True, unconfined: bool = False,
-                   watchdog_s: float | None = None) -> dict[str, Summary]:
+                   watchdog_s: float | None = None, preflight: bool = True) -> dict[str, Summary]:
     """Grade every submission of each lab in `labs` not yet graded, as one batch; print and return the summaries.
 
     One cluster serves every lab, so a mixed batch keeps every worker busy
@@ -322,6 +347,11 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
     confined, and a worker that cannot confine one grades no one. `watchdog_s`
     bounds each submission's time on a worker (default: `watchdog_limit`, the
     per-notebook wall limit plus a margin); past it, that student is NOT GRADED.
+    With `preflight` (the default), the reference solution of every lab with
+    submissions to grade is graded first on the same workers (`_preflight`):
+    anything short of full marks raises PreflightError before the gradebook or
+    autograded/ is touched. A course without nbgrader_config.py or submitted/,
+    or an unknown lab, raises BatchError before anything is written.
     Student ids are printed with `printable_id`; ids that look alike
     (`confusable_groups`) are flagged after the scores, never merged.
     """
@@ -339,6 +369,18 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
         raise BatchError(f"--workers must be at least 1 (got {workers})")
     if watchdog_s is not None and not watchdog_s > 0:
         raise BatchError(f"--time-limit must be a positive number of seconds (got {watchdog_s:g})")
+    try:  # the course, its labs and submitted/, checked before anything is written (no gradebook.db either)
+        base = open_course(course_dir)
+        known = source_labs(base)
+        check_labs(base, labs, known)
+    except CourseError as exc:
+        raise BatchError(str(exc)) from None
+    submitted_root = Path(base.coursedir.format_path(base.coursedir.submitted_directory, ".", ".")).resolve()
+    if not submitted_root.is_dir():
+        raise BatchError(f"{submitted_root} does not exist: there is nothing to grade in {base.root}. Collect the "
+                         f"submissions first (`python -m autograder collect {labs[0]} ZIP --course-dir "
+                         f"{base.root}` writes submitted/<student>/{labs[0]}/{labs[0]}.ipynb), or pass the right "
+                         "--course-dir")
     if grade_fn is None and not scheduler and not require_confinement(unconfined):
         raise BatchError("no confinement here (see above); nothing was graded")
     held = {}
@@ -351,16 +393,18 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
         if grade_fn is None:
             _check_hidden_tests(course.source(lab), lab)
         held[lab] = _Lab(lab, course, release, graded_tests(release), course.students(lab), Summary())
+    identities = {name: _grade_ids(base.source(name)) for name in known}  # which lab a notebook belongs to
     for lab in held.values():
-        try:
-            ensure_assignment(lab.course, lab.name, lab.release)
-        except CourseError as exc:
-            raise BatchError(str(exc)) from None
+        lab.ids = identities.get(lab.name, set())
+        lab.others = {name: ids for name, ids in identities.items() if name != lab.name}
+        _survey(lab)
     sweep()
     queues = []
+    has_gradebook = gradebook_path(base) is None or gradebook_path(base).is_file()
     for lab in held.values():
         storable = [s for s in lab.students if storable_id(s)]  # the others are refused in _grade_all
-        lab.summary.skipped = [] if force else sorted(completed(lab.course, lab.name, lab.tests, storable))
+        done = completed(lab.course, lab.name, lab.tests, storable) if has_gradebook and not force else set()
+        lab.summary.skipped = sorted(done)
         skipped = set(lab.summary.skipped)
         queues.append([(lab, s) for s in lab.students if s not in skipped])
     # (lab, student) in turn across labs, so that no lab waits for all the others
@@ -377,22 +421,41 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
         counts = "; ".join(f"{lab.name}: {sum(job[0] is lab for job in jobs)} to grade, "
                            f"{len(lab.summary.skipped)} already graded" for lab in held.values())
         print(f"autograde {counts}; {where}; {how}", file=sys.stderr)
-        _grade_all(jobs, grade_fn=grade_fn, secret=secret, client_args=(min(workers, len(jobs)), scheduler),
-                   progress=progress, unconfined=unconfined, watchdog_s=watchdog_s)
+        with dask_client(min(workers, len(jobs)), scheduler) as client:
+            if preflight:  # before the gradebook is touched: a failure leaves the course as it was
+                _preflight(client, [lab for lab in held.values() if any(job[0] is lab for job in jobs)],
+                           grade_fn=grade_fn, secret=secret, unconfined=unconfined, watchdog_s=watchdog_s)
+            _ensure_assignments(held.values())
+            _grade_all(jobs, grade_fn=grade_fn, secret=secret, client=client, progress=progress,
+                       unconfined=unconfined, watchdog_s=watchdog_s)
+    else:
+        _ensure_assignments(held.values())
     sweep()
     for lab in held.values():
         summary, students = lab.summary, lab.students
         summary.scores = scores(lab.course, lab.name, [s for s in students if storable_id(s)])
         summary.confusable = confusable_groups(students)
+        for student in summary.skipped:  # flags of earlier runs, from the autograded notebooks
+            flags = _marker(lab.course.autograded(student, lab.name)).get("flags")
+            if isinstance(flags, list) and flags:
+                summary.flags[student] = [_flag_text(f) for f in flags]
+        _persist_not_graded(lab)
         print(summary.line() if len(held) == 1 else f"{lab.name}: {summary.line()}", file=out)
-        shown = {student: printable_id(student) for student in students}
+        everyone = sorted(set(students) | set(summary.ungraded) | set(summary.ignored))
+        shown = {student: printable_id(student) for student in everyone}
         width = max(map(len, shown.values()), default=0)
-        for student in students:
+        for student in everyone:
             if student in summary.ungraded:
                 print(f"  {shown[student]:<{width}}  NOT GRADED: {_one_line(summary.ungraded[student])}", file=out)
-                continue
-            score, max_score = summary.scores.get(student, (0.0, 0.0))
-            print(f"  {shown[student]:<{width}}  {score:g} / {max_score:g}", file=out)
+            elif student in summary.scores or student in students:
+                score, max_score = summary.scores.get(student, (0.0, 0.0))
+                print(f"  {shown[student]:<{width}}  {score:g} / {max_score:g}", file=out)
+            else:
+                print(f"  {shown[student]:<{width}}  (no notebook to grade)", file=out)
+            for flag in summary.flags.get(student, []):
+                print(f"  {'':<{width}}    flagged: {_one_line(flag)}", file=out)
+            for name, why in summary.ignored.get(student, []):
+                print(f"  {'':<{width}}    ignored: {printable_id(name)} ({_one_line(why)})", file=out)
         for group in summary.confusable:
             print(f"  warning: the ids {', '.join(ascii_id(s) for s in group)} look alike (one after NFKC, case "
                   "folding and look-alike letters) and were graded as different students: check that they are "
@@ -408,6 +471,217 @@ def _check_hidden_tests(source: Path, lab: str) -> None:
         load_suite(source, lab)
     except HiddenTestError as exc:
         raise BatchError(f"cannot grade {lab}: {exc}") from None
+
+
+def _grade_ids(source: Path) -> set[str]:
+    """The grade_ids of a lab's source notebook (empty when it cannot be read)."""
+    import json
+
+    try:
+        cells = json.loads(source.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    ids = set()
+    for cell in cells if isinstance(cells, list) else []:
+        meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            ids.add(meta["grade_id"])
+    return ids
+
+
+def _which_lab(lab: "_Lab", ids: set[str]) -> str | None:
+    """The other lab a notebook with these grade_ids belongs to, or None when it may be `lab`'s: it shares no
+    grade_id with `lab` that the other labs lack, and at least one that only that other lab has."""
+    others = set().union(*lab.others.values()) if lab.others else set()
+    if ids & (lab.ids - others):
+        return None
+    best, count = None, 0
+    for name, theirs in sorted(lab.others.items()):
+        distinctive = theirs - lab.ids - set().union(*(v for k, v in lab.others.items() if k != name))
+        if len(ids & distinctive) > count:
+            best, count = name, len(ids & distinctive)
+    return best
+
+
+def _refuse(lab: "_Lab", data: bytes) -> str | None:
+    """Why a submission is NOT GRADED without a kernel run (not a notebook, or another lab's), or None."""
+    from autograder.grading import notebook_cells
+
+    cells, problem = notebook_cells(data)
+    if problem is not None:
+        return (f"{lab.name}.ipynb cannot be graded: {problem}. Nothing was run; ask the student to download the "
+                "notebook again (Jupyter: File > Download; Colab: File > Download > Download .ipynb) and resubmit")
+    ids = set()
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            ids.add(meta["grade_id"])
+    other = _which_lab(lab, ids)
+    if other is not None:
+        return (f"this is {other}'s notebook, not {lab.name}'s (its graded cells are {other}'s): nothing was run; "
+                f"ask the student to submit {lab.name}.ipynb")
+    return None
+
+
+def _survey(lab: "_Lab") -> None:
+    """List what is in every submitted/<student>/<lab>/ folder besides the lab's notebook (ignored, with the reason),
+    and make each folder without the notebook a NOT GRADED student: no one who handed something in goes unseen."""
+    notebook, course = f"{lab.name}.ipynb", lab.course
+    root = Path(course.coursedir.format_path(course.coursedir.submitted_directory, ".", "."))
+    try:
+        folders = sorted(p for p in root.iterdir() if (p / lab.name).is_dir())
+    except OSError:
+        return
+    for folder in folders:
+        student, where = folder.name, folder / lab.name
+        try:
+            names = sorted(p.name for p in where.iterdir())
+        except OSError as exc:
+            lab.summary.ungraded[student] = f"cannot list {where}: {exc.strerror or exc}"
+            continue
+        ignored = []
+        for name in names:
+            if name in (notebook, "timestamp.txt"):
+                continue
+            if (where / name).is_dir():
+                why = "a folder: only the lab's notebook is graded"
+            elif name.lower().endswith(".ipynb"):
+                why = f"not the lab's notebook: only {notebook} is graded (rename it if it is the submission)"
+            else:
+                why = "not the lab's notebook"
+            ignored.append((name, why))
+        if ignored:
+            lab.summary.ignored[student] = ignored
+        if notebook not in names:
+            found = ", ".join(printable_id(n) for n in names) or "nothing"
+            lab.summary.ungraded[student] = (f"no {notebook} in submitted/{student}/{lab.name}/ (found: {found}): "
+                                             f"rename the student's notebook to {notebook}, or collect again")
+
+
+def _ensure_assignments(labs) -> None:
+    for lab in labs:
+        try:
+            ensure_assignment(lab.course, lab.name, lab.release)
+        except CourseError as exc:
+            raise BatchError(str(exc)) from None
+
+
+def _flag_text(flag) -> str:
+    return _printable(flag.get("message") or flag.get("grade_id") if isinstance(flag, dict) else flag, 500)
+
+
+def _persist_not_graded(lab: "_Lab") -> None:
+    """Write the run's NOT GRADED students of `lab`, with the reasons and the sha256 of the file they concern, to
+    <course>/not-graded/<lab>.json for `report`; remove the file when everyone was graded. Best effort."""
+    import datetime
+    import json
+
+    path = lab.course.root / NOT_GRADED_DIR / f"{lab.name}.json"
+    students = {}
+    for student, reason in lab.summary.ungraded.items():
+        try:
+            sha = file_sha256(lab.course.submitted(student, lab.name))
+        except OSError:
+            sha = None
+        students[student] = {"reason": reason, "sha256": sha}
+    try:
+        if not students:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(exist_ok=True)
+        when = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        data = json.dumps({"lab": lab.name, "written": when, "students": students}, indent=1, sort_keys=True)
+        _atomic_write(path, data.encode("ascii"))  # ensure_ascii: any folder name, even raw bytes, round-trips
+    except OSError as exc:
+        print(f"warning: cannot write {path} ({exc}); `report` will not know why these students were not graded",
+              file=sys.stderr)
+
+
+def _likely_cause(lab: str, problems: list[str]) -> str:
+    """One sentence on why a reference solution failed in the grading environment."""
+    text = "\n".join(problems)
+    missing = re.search(r"No module named '([\w.]+)'", text)
+    if missing:
+        return (f"the grading environment cannot import {missing.group(1).split('.')[0]}: check the virtual "
+                "environment (`pip install -e .` in this checkout, then `python -c 'import "
+                f"{missing.group(1)}'` with the interpreter the workers use)")
+    if "ImportError" in text:
+        return ("an import fails in the grading environment (a package of the wrong version?): reinstall from the "
+                "lock (`make venv`) and check that the workers use that interpreter")
+    if re.search(r"kernel could not be started|cannot confine|worker could not run|grading raised", text):
+        return "the grading machinery fails on the workers (see above): fix that before grading anyone"
+    if re.search(r"memory", text, re.I):
+        return "the reference needs more memory than the kernel is allowed (Limits.memory_mb), or the machine is full"
+    if re.search(r"interrupted after|ran out of time|did not finish within|timed? ?out", text):
+        return ("the reference ran past the time limits: the machine is overloaded or slower than the limits assume; "
+                "grade with fewer --workers, or on a quieter machine")
+    if re.search(r"FileNotFoundError|No such file", text):
+        return f"a file the lab reads is missing: put its data files beside solutions/{lab}/{lab}.ipynb"
+    return (f"the reference solution fails its own tests here: see it with `python -m autograder grade {lab} "
+            f"solutions/{lab}/{lab}.ipynb`, and check the hidden tests with `python -m autograder sweep {lab}`")
+
+
+def _preflight(client, labs, *, grade_fn, secret, unconfined, watchdog_s=None, err=None) -> None:
+    """Grade each lab's reference solution (its source notebook) as a submission, on the batch's own workers, with
+    the same confinement and limits; PreflightError, with every failing lab's errors and the likely cause, unless
+    each gets full marks on every test. Called before the gradebook or autograded/ is written."""
+    from distributed import wait
+
+    err = err or sys.stderr
+    futures = {}
+    for lab in labs:
+        if lab.payload is None:
+            lab.payload = lab_payload(lab.course.source(lab.name))
+        seed = student_seed(secret, f"\0preflight/{lab.name}")
+        future = client.submit(grade_task, grade_fn, lab.name, lab.payload["source"], lab.payload, seed, unconfined,
+                               key=(f"preflight-{uuid.uuid4().hex[:8]}", lab.name), pure=False, retries=0)
+        futures[future] = lab
+    limit = max(watchdog_s if watchdog_s is not None else watchdog_limit(len(lab.tests)) for lab in labs)
+    print(f"preflight: grading the reference solution of {', '.join(lab.name for lab in labs)} on the workers",
+          file=err)
+    started = time.monotonic()
+    try:
+        wait(list(futures), timeout=limit)
+    except TimeoutError:
+        pass
+    late = [f for f in futures if not f.done()]
+    stopped = _stop_tasks(client, late) if late else {}
+    failures = []
+    for future, lab in futures.items():
+        source = f"solutions/{lab.name}/{lab.name}.ipynb"
+        if future in stopped:
+            problems = [f"grading the reference did not finish within {limit:g} s ({stopped[future]})"]
+        else:
+            try:
+                answer = future.result()
+            except Exception as exc:  # noqa: BLE001 - a worker lost or unable to run the task
+                answer = {"error": f"the worker could not run the grading task: {type(exc).__name__}: {exc}"}
+            problem = answer.get("error") if isinstance(answer, dict) else "the worker returned no result"
+            result = answer.get("result") if problem is None else None
+            problem = problem or check_result(result, lab.tests)
+            if problem is None:
+                failed = [t for t in result["tests"] if not t.get("passed")]
+                score, top = float(result.get("score", 0)), float(result.get("max_score", 0))
+                if not failed and score >= top - 1e-9:
+                    lab.summary.preflight_s = answer.get("seconds")
+                    print(f"preflight: {lab.name}'s reference solution scored {score:g} / {top:g} "
+                          f"({answer.get('seconds', 0):.1f} s on its worker)", file=err)
+                    continue
+                problems = [f"{t.get('grade_id')}: FAILED: {t.get('message')}" for t in failed]
+                problems += [f"error: {e}" for e in result.get("errors", [])]
+                problems.insert(0, f"scored {score:g} / {top:g}")
+            else:
+                problems = [problem]
+        problems = [_one_line(p)[:500] for p in problems[:20]]
+        failures.append(f"{lab.name} ({source}):\n" + "\n".join(f"    {p}" for p in problems)
+                        + f"\n  likely cause: {_likely_cause(lab.name, problems)}")
+    if failures:
+        raise PreflightError(
+            "preflight failed: the reference solution did not get full marks in this grading environment "
+            f"(same workers, confinement and limits as the students; {time.monotonic() - started:.0f} s), so no "
+            "student was graded and nothing was written to the gradebook or autograded/:\n  "
+            + "\n  ".join(failures)
+            + "\nFix the cause and run again (`--no-preflight` grades without this check, at your own risk).")
 
 
 def _read(course, lab, student) -> tuple[bytes | None, str | None, int]:
@@ -437,7 +711,8 @@ def _cluster_failures() -> tuple:
     return (asyncio.CancelledError, concurrent.futures.CancelledError, CommClosedError, OSError, TimeoutError)
 
 
-def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined, watchdog_s=None) -> None:
+def _grade_all(jobs, *, grade_fn, secret, progress, unconfined, watchdog_s=None, client=None, client_args=None
+               ) -> None:
     """Keep each worker busy with one submission at a time; record each grade as it arrives.
 
     `jobs` are (lab, student) pairs, graded in that order. At most one task per
@@ -468,7 +743,9 @@ def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined, wat
     def limit_of(lab) -> float:
         return watchdog_s if watchdog_s is not None else watchdog_limit(len(lab.tests))
 
-    with dask_client(*client_args) as client:
+    from contextlib import nullcontext
+
+    with (nullcontext(client) if client is not None else dask_client(*client_args)) as client:
         def launch() -> None:
             slots = max(1, sum(client.nthreads().values()))
             while queue and len(futures) < slots:
@@ -508,6 +785,11 @@ def _grade_all(jobs, *, grade_fn, secret, client_args, progress, unconfined, wat
                     bar.update(1)
                     continue
                 identity[job] = (_hashlib.sha256(data).hexdigest(), timestamp)
+                refused = _refuse(lab, data)
+                if refused is not None:  # not a notebook, or another lab's: NOT GRADED, no kernel run
+                    summary.ungraded[student] = refused
+                    bar.update(1)
+                    continue
                 if lab.payload is None:  # read once, when its first submission goes out
                     lab.payload = lab_payload(course.source(lab.name))
                 future = client.submit(grade_task, grade_fn, lab.name, data, lab.payload, seed, unconfined,
@@ -650,6 +932,9 @@ def _record(course, lab, student, answer, identity, tests, release, summary) -> 
         summary.ungraded[student] = _printable(problem)
         return
     summary.graded.append(student)
+    flags = result.get("flags")
+    if isinstance(flags, list) and flags:
+        summary.flags[student] = [_flag_text(f) for f in flags]
     if "seconds" in answer:
         summary.seconds[student] = answer["seconds"]
 

@@ -21,10 +21,10 @@ def _autograde(args: argparse.Namespace) -> int:
     try:
         summaries = autograde_labs(args.labs, args.course_dir, workers=args.workers, scheduler=args.scheduler,
                                    seed=args.seed, force=args.force, unconfined=args.unconfined,
-                                   watchdog_s=args.time_limit)
-    except BatchError as exc:
+                                   watchdog_s=args.time_limit, preflight=not args.no_preflight)
+    except BatchError as exc:  # 2: the command refused; 3: the preflight failed (PreflightError)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     return 1 if any(summary.ungraded for summary in summaries.values()) else 0
 
 
@@ -154,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
         "named, on one set of Dask workers (local processes, or an existing cluster with --scheduler) and record "
         "the grades in gradebook.db and autograded/, so `nbgrader generate_feedback` and `nbgrader export` work "
         "as usual. Resumable: run it again after an interruption and it grades only the submissions without a "
-        "complete grade.",
+        "complete grade. Before any student, each lab's reference solution is graded on the same workers "
+        "(the preflight). Exit 0 when every submission was graded; 1 when some are NOT GRADED (the reasons are "
+        "printed); 2 when the command refuses (unknown lab, no course, no submitted/); 3 when the preflight fails "
+        "(nothing is graded or written then).",
         epilog="example: python -m autograder autograde 01_perceptron --course-dir ~/course --workers 2\n"
         "         python -m autograder autograde 01_perceptron 02_dense_networks --workers 2\n"
         "         python -m autograder autograde 01_perceptron --scheduler tcp://10.0.0.5:8786",
@@ -180,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "about 49 minutes for two test cells)")
     p.add_argument("--unconfined", action="store_true",
                    help="grade even where the kernel cannot be confined (prints what is not enforced)")
+    p.add_argument("--no-preflight", action="store_true",
+                   help="skip grading each lab's reference solution first (the check that the grading environment "
+                   "gives the reference full marks before any student is graded)")
     p.set_defaults(func=_autograde)
 
     p = sub.add_parser(

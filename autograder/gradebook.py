@@ -576,6 +576,7 @@ def autograded_notebook(release: nbformat.NotebookNode, submitted: nbformat.Note
         "max_score": float(graded.result.get("max_score", 0.0)),
         "seed": graded.seed,
         "seconds": None if graded.seconds is None else round(graded.seconds, 3),
+        "flags": [f for f in graded.result.get("flags") or [] if isinstance(f, dict)],  # cells deleted or retyped
         "graded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     nb.cells = [new_markdown_cell(summary_markdown(graded))] + cells
@@ -615,15 +616,48 @@ def _verdict(test: dict) -> str:
     return line + ("\n" + message if message else "") + "\n"
 
 
+_MARKDOWN_SPECIAL = frozenset("!#$&()*<>[\\]^_`{|}~")  # what can start markup mid-line (tags, links, emphasis, code)
+MAX_TABLE_MESSAGE = 300  # characters of a failure message in the summary table (the test cell's output has it all)
+
+
+def markdown_text(text, limit: int = MAX_TABLE_MESSAGE) -> str:
+    """Student text made inert inside Markdown, on one line: every character that can start markup mid-line written
+    as a numeric HTML entity (so no tag, link, image, emphasis, table bar, math or code span can start), whitespace
+    runs collapsed."""
+    text = " ".join(str(text).split())
+    if len(text) > limit:
+        text = text[:limit] + " [...]"
+    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SPECIAL else c for c in text)
+
+
+def _flag_message(flag) -> str:
+    if isinstance(flag, dict):
+        return str(flag.get("message") or f"cell {flag.get('grade_id')}: {flag.get('problem')}")
+    return str(flag)
+
+
 def summary_markdown(graded: Graded) -> str:
-    """The opening cell of the autograded notebook: total, one line per test, problems. Student text is escaped."""
+    """The opening cell of the autograded notebook, readable in ten seconds: the total; the graded cells the
+    submission deleted or retyped and the locked cells it edited; one row per test with every failed test's message
+    beside its verdict; then the problems met while grading. Everything from the submission is made inert
+    (`markdown_text`, or HTML-escaped inside <pre>)."""
     result = graded.result
-    lines = [f"## Autograded tests: {float(result.get('score', 0)):g} / {float(result.get('max_score', 0)):g} points", "",
-             "| test | points | result |", "|---|---|---|"]
+    lines = [f"## Autograded tests: {float(result.get('score', 0)):g} / {float(result.get('max_score', 0)):g} points",
+             ""]
+    changed = [_flag_message(f) for f in result.get("flags") or [] if f]
+    edited = [g for g in result.get("locked_cells_edited") or [] if isinstance(g, str)]
+    changed += [f"locked cell `{g}` was edited or removed: it was graded with the release's version" for g in edited]
+    if changed:
+        lines += ["**Cells you changed that the grader needs as released** (fix these first):", ""]
+        lines += [f"- {markdown_text(text, MAX_MESSAGE_CHARS)}" for text in changed]
+        lines.append("")
+    lines += ["| test | points | result | why it failed |", "|---|---|---|---|"]
     for test in result.get("tests", []):
-        status = "passed" if test.get("passed") else "failed"
-        lines.append(f"| {html.escape(str(test.get('grade_id')))} | "
-                     f"{float(test.get('score', 0)):g} / {float(test.get('max_score', 0)):g} | {status} |")
+        passed = bool(test.get("passed"))
+        why = "" if passed else markdown_text(test.get("message") or "(no message)")
+        lines.append(f"| {markdown_text(test.get('grade_id'), 100)} | "
+                     f"{float(test.get('score', 0)):g} / {float(test.get('max_score', 0)):g} | "
+                     f"{'passed' if passed else '**failed**'} | {why} |")
     problems = [*([graded.failed] if graded.failed else []), *map(str, result.get("errors", []))]
     if problems:
         text = "\n".join(p[:MAX_MESSAGE_CHARS] for p in problems)

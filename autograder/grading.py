@@ -38,7 +38,11 @@ The steps:
    and printed whatever the submission put into its errors and answers.
    Extra keys also report ``locked_cells_edited``, ``reference_calls`` and
    ``reference_s`` (use_reference calls served, and their time in the grader),
-   and ``received_bytes`` (all the kernels sent, against ``Limits.received_mb``).
+   and ``received_bytes`` (all the kernels sent, against ``Limits.received_mb``);
+   ``flags`` names every graded cell of the release the submission deleted or
+   retyped (`cell_flags`: ``{"grade_id", "problem": "deleted" | "retyped",
+   "message"}``, e.g. "cell `perceptron` was turned into Markdown: restore it
+   from the release").
 """
 from __future__ import annotations
 
@@ -62,7 +66,8 @@ from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, 
 from autograder.wire import Budget
 from course_utils.selfcheck import is_check_cell
 
-__all__ = ["GradingError", "HiddenTestError", "Limits", "find_source", "grade_notebook", "read_submission"]
+__all__ = ["GradingError", "HiddenTestError", "Limits", "cell_flags", "find_source", "grade_notebook", "notebook_cells",
+           "read_submission"]
 
 MAX_ERRORS = 50
 MAX_MESSAGE = 1000
@@ -109,8 +114,6 @@ def read_submission(path: Path, limits: Limits, suite: Suite | None = None
     metadata now) gets the source's code, and a locked cell the submission lacks is put back
     after the cell that precedes it in the source.
     """
-    import nbformat
-
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -118,24 +121,44 @@ def read_submission(path: Path, limits: Limits, suite: Suite | None = None
     if size > limits.notebook_mb << 20:
         return [], [], (f"the submission is {size / (1 << 20):.1f} MB, more than the {limits.notebook_mb} MB limit: "
                         "clear its outputs (Kernel > Restart Kernel and Clear Outputs) and submit again"), []
-    if size == 0:
-        return [], [], "the submission is an empty file", []
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+    except OSError as exc:
+        return [], [], f"cannot read the submission: {exc.strerror}", []
+    cells, problem = notebook_cells(data)
+    if problem is not None:
+        return [], [], problem, []
+    return _read_cells(cells, suite)
+
+
+def notebook_cells(data: bytes) -> tuple[list | None, str | None]:
+    """(the cells of the notebook `data`, None), or (None, why it is not a gradable notebook): empty, not UTF-8
+    JSON, not an object, not readable by nbformat, no cells. The coordinator calls it before sending a submission
+    to a worker (such a file is NOT GRADED, with this reason); the worker, on what it is sent."""
+    import nbformat
+
+    if not data:
+        return None, "the submission is an empty file"
+    try:
+        text = data.decode("utf-8")
         raw = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return [], [], f"the submission is not a valid notebook file (not JSON: {_first_line(exc)})", []
+        return None, f"the submission is not a valid notebook file (not JSON: {_first_line(exc)})"
     if not isinstance(raw, dict):
-        return [], [], "the submission is not a notebook (its JSON is not an object)", []
+        return None, "the submission is not a notebook (its JSON is not an object)"
     try:
         with warnings.catch_warnings():  # duplicate cell ids and the like: nbformat repairs them
             warnings.simplefilter("ignore")
             nb = nbformat.reads(text, as_version=4)
     except Exception as exc:
-        return [], [], f"the submission is not a notebook nbformat can read ({type(exc).__name__}: {_first_line(exc)})", []
+        return None, f"the submission is not a notebook nbformat can read ({type(exc).__name__}: {_first_line(exc)})"
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list) or not cells:
-        return [], [], "the submission has no cells", []
+        return None, "the submission has no cells"
+    return cells, None
+
+
+def _read_cells(cells: list, suite: Suite | None) -> tuple[list[tuple[str, str]], list[str], None, list[str]]:
     locked = {c.grade_id: c for c in suite.locked} if suite is not None else {}
     code, ids, keys, seen = [], [], [], {}
     position = {g: i for i, g in enumerate(suite.order) if g} if suite is not None else {}
@@ -171,6 +194,46 @@ def read_submission(path: Path, limits: Limits, suite: Suite | None = None
         keys.insert(at, given.index)
     edited = [g for g in locked if not seen.get(g, False)]
     return code, ids, None, edited
+
+
+_TYPE_NAMES = {"code": "a code cell", "markdown": "Markdown", "raw": "a raw cell"}
+
+
+def graded_cell_types(source: Path) -> dict[str, str]:
+    """{grade_id: cell type} of the source's cells a submission must keep as they are: answers (code or
+    Markdown), test cells and locked code cells, in the source's order."""
+    cells = json.loads(Path(source).read_text(encoding="utf-8")).get("cells", [])
+    out = {}
+    for cell in cells:
+        meta = _nbgrader(cell)
+        grade_id = meta.get("grade_id")
+        if isinstance(grade_id, str) and grade_id and (
+                meta.get("solution") or meta.get("grade") or (meta.get("locked") and cell.get("cell_type") == "code")):
+            out.setdefault(grade_id, cell.get("cell_type"))
+    return out
+
+
+def cell_flags(cells: list, expected: dict[str, str]) -> list[dict]:
+    """The graded cells of the release that the submission deleted or retyped (a code answer turned into Markdown,
+    the classic accident), each as {"grade_id", "problem": "deleted" | "retyped", "message"}, the message saying
+    what happened and how to fix it. A grade_id that repeats counts by its last cell, as in nbgrader."""
+    found = {}
+    for cell in cells:
+        grade_id = _nbgrader(cell).get("grade_id")
+        if isinstance(grade_id, str):
+            found[grade_id] = cell.get("cell_type") if isinstance(cell, dict) else None
+    flags = []
+    for grade_id, kind in expected.items():
+        if grade_id not in found:
+            flags.append({"grade_id": grade_id, "problem": "deleted",
+                          "message": f"cell `{grade_id}` is missing (deleted, or its nbgrader metadata was lost): "
+                                     "restore it from the release"})
+        elif found[grade_id] != kind:
+            now = _TYPE_NAMES.get(found[grade_id], f"a {found[grade_id]!s:.20} cell")
+            flags.append({"grade_id": grade_id, "problem": "retyped",
+                          "message": f"cell `{grade_id}` was turned into {now}: restore it from the release "
+                                     f"(it must be {_TYPE_NAMES.get(kind, kind)})"})
+    return flags
 
 
 def _verdict(cell: TestCell, passed: bool, message: str) -> dict:
@@ -276,6 +339,8 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
     info = {"kernels": 0, "sandbox": {"confined": confinement_available()[0]}}
 
     code, ids, problem, edited = read_submission(submission, limits, suite)
+    if problem is None:
+        info["flags"] = cell_flags(notebook_cells(submission.read_bytes())[0] or [], graded_cell_types(source))
     if problem is not None:
         errors.append(problem)
         for cell in suite.cells:

@@ -87,7 +87,7 @@ def scores(root: Path) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def batch_run(tmp_path_factory):
-    """One CLI run over five submissions: right, one test wrong, grader raises, unreadable, worker killed."""
+    """One CLI run over five submissions: right, one test wrong, grader raises, not JSON, worker killed."""
     root = make_course(tmp_path_factory.mktemp("batch") / "course", {
         "alice": solved(), "bob": solved("WRONG_test_add"), "carol": solved("FAKE_RAISE"),
         "dave": "{not json", "erin": solved("FAKE_EXIT"),
@@ -104,7 +104,7 @@ def test_batch_completes_with_a_one_line_summary(batch_run):
     _, rc, out, err = batch_run
     assert rc == 1, err
     lines = out.splitlines()
-    assert lines[0] == "graded 3, skipped 0 already graded, 2 NOT graded (the grader failed; run again to grade them)"
+    assert lines[0] == "graded 2, skipped 0 already graded, 3 NOT graded (see why below; run again once fixed)"
     assert re.search(r"^\s+alice\s+5 / 6$", out, re.M) and re.search(r"^\s+bob\s+3 / 6$", out, re.M)
     assert "autograde toy" in err and "seeds from secret 7" in err  # the progress bar and the header go to stderr
 
@@ -113,8 +113,8 @@ def test_grades_are_written_once_per_cell(batch_run):
     """Is every graded student's every graded cell one gradebook row, with the fake grader's scores, and no one else's?"""
     root, *_ = batch_run
     rows = gradebook_rows(root)
-    assert len(rows) == 3 * GRADE_CELLS and len({(s, c) for s, c, _ in rows}) == len(rows)
-    assert scores(root) == {"alice": 5.0, "bob": 3.0, "dave": 5.0}
+    assert len(rows) == 2 * GRADE_CELLS and len({(s, c) for s, c, _ in rows}) == len(rows)
+    assert scores(root) == {"alice": 5.0, "bob": 3.0}
 
 
 def test_machinery_failures_leave_the_student_ungraded(batch_run):
@@ -126,17 +126,29 @@ def test_machinery_failures_leave_the_student_ungraded(batch_run):
     for student in ("carol", "erin"):
         assert not (root / "autograded" / student).exists()
         assert student not in {s for s, _, _ in gradebook_rows(root)}
-    for student in ("alice", "bob", "dave"):
+    for student in ("alice", "bob"):
         text = (root / "autograded" / student / LAB / f"{LAB}.ipynb").read_text()
         assert HIDDEN not in text
+
+
+def test_a_file_that_is_no_notebook_is_not_graded_and_run_nowhere(batch_run):
+    """Is a submitted file that is not JSON NOT GRADED with the reason and the fix (no 0, no kernel run, no row),
+    and is the reason kept in not-graded/<lab>.json for `report`, with the other NOT GRADED students?"""
+    root, _, out, _ = batch_run
+    assert re.search(r"^\s+dave\s+NOT GRADED: toy.ipynb cannot be graded: the submission is not a valid notebook "
+                     r"file \(not JSON: .*Nothing was run; ask the student to download the notebook again", out, re.M)
+    assert not (root / "autograded" / "dave").exists() and "dave" not in scores(root)
+    kept = json.loads((root / "not-graded" / f"{LAB}.json").read_text())
+    assert sorted(kept["students"]) == ["carol", "dave", "erin"]
+    assert "not a valid notebook" in kept["students"]["dave"]["reason"] and kept["students"]["dave"]["sha256"]
 
 
 def test_seeds_differ_per_student_and_follow_the_secret(batch_run):
     """Is each student's seed derived from the run's secret and their id: different per student, reproducible?"""
     root, *_ = batch_run
     seeds = {s: nbformat.read(root / "autograded" / s / LAB / f"{LAB}.ipynb", as_version=4).metadata["autograder"]
-             .get("seed") for s in ("alice", "bob", "dave")}
-    assert len(set(seeds.values())) == 3
+             .get("seed") for s in ("alice", "bob")}
+    assert len(set(seeds.values())) == 2
     assert seeds == {s: batch.student_seed(b"7", s) for s in seeds}
     assert batch.student_seed(b"8", "alice") != seeds["alice"]
 
@@ -149,13 +161,13 @@ def test_second_run_grades_only_what_changed_and_what_was_not_graded(batch_run, 
     nbformat.write(solved("resubmitted"), root / "submitted" / "bob" / LAB / f"{LAB}.ipynb")
     rc, out, _ = run_cli(["autograde", LAB, "--course-dir", str(root), "--workers", "1"])
     assert rc == 1
-    assert out.splitlines()[0].startswith("graded 1, skipped 2 already graded, 2 NOT graded")
-    assert len(gradebook_rows(root)) == 3 * GRADE_CELLS and scores(root)["bob"] == 5.0
-    for student in ("carol", "erin"):  # what broke the grader is gone: the next run grades them
+    assert out.splitlines()[0].startswith("graded 1, skipped 1 already graded, 3 NOT graded")
+    assert len(gradebook_rows(root)) == 2 * GRADE_CELLS and scores(root)["bob"] == 5.0
+    for student in ("carol", "erin", "dave"):  # what broke the grader is gone: the next run grades them
         nbformat.write(solved(), root / "submitted" / student / LAB / f"{LAB}.ipynb")
     monkeypatch.setattr(batch, "dask_client", _threaded_client)  # nothing kills its worker now: threads will do
     rc, out, _ = run_cli(["autograde", LAB, "--course-dir", str(root), "--workers", "1"])
-    assert rc == 0 and out.splitlines()[0] == "graded 2, skipped 3 already graded"
+    assert rc == 0 and out.splitlines()[0] == "graded 3, skipped 2 already graded"
     assert len(gradebook_rows(root)) == 5 * GRADE_CELLS and scores(root)["carol"] == 5.0
 
 
