@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test release check-release grade clean lock sweep bench-grading test-colab test-compat test-browser compat-newest
+.PHONY: help venv lab test release check-release grade clean lock sweep bench-grading bench-report test-colab test-compat test-browser compat-newest
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -105,6 +105,9 @@ sweep: venv ## run every hidden test against its solution for SWEEP_SEEDS seeds 
 
 bench-grading: venv ## time stock nbgrader vs our autograder on a mixed batch of every lab, and one grade call; writes benchmarks/grading.md
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_grading.py
+
+bench-report: venv ## time `export` and `report` on a synthetic class of 300 students x 6 labs; writes benchmarks/report.md
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python benchmarks/bench_report.py --output benchmarks/report.md
 
 lock: ## re-resolve requirements.lock in a scratch venv (maintainers)
 	rm -rf /tmp/lock-venv && $(PYTHON) -m venv /tmp/lock-venv

@@ -13,7 +13,12 @@ Where the numbers come from:
   problems in the summary cell. Messages are grouped after masking numbers (``expected
   0.5, got 0.25`` and ``expected 0.7, got 0.1`` are one mistake);
 * students not graded: every ``submitted/<student>/<lab>/`` without a recorded grade, or
-  whose notebook changed after it was graded, and every other file in those folders.
+  whose notebook changed after it was graded, and every other file in those folders. The
+  reason autograde gave (NOT GRADED: not a notebook, another lab's notebook, a failure of
+  the machinery) comes from ``not-graded/<lab>.json``, which autograde rewrites on every run,
+  as long as the submitted file is still the one it concerns;
+* flagged students: the graded cells a submission deleted or retyped (``flags`` in the
+  autograded notebook's ``autograder`` metadata) and the locked cells it edited.
 
 Plots are drawn with matplotlib's Agg canvas (no display, no pyplot state) and embedded
 as base64 PNG; every bar carries its own label, so no legend is needed. Everything a
@@ -62,6 +67,7 @@ class LabReport:
     examples: dict[tuple[str, str], str] = field(default_factory=dict)  # (test, masked): first message seen
     seconds: dict[str, float] = field(default_factory=dict)
     problems: dict[str, list[str]] = field(default_factory=dict)  # student: problems met while grading
+    flags: dict[str, list[str]] = field(default_factory=dict)  # student: graded cells deleted or retyped
 
     @property
     def scores(self) -> dict[str, float]:
@@ -100,6 +106,20 @@ def _digest(path: Path) -> str | None:
         return None
 
 
+def not_graded_reasons(course: Course, lab: str) -> dict[str, dict]:
+    """{student: {"reason", "sha256"}} of autograde's last run of `lab` (``not-graded/<lab>.json``); {} without it."""
+    from autograder.batch import NOT_GRADED_DIR
+
+    try:
+        data = json.loads((course.root / NOT_GRADED_DIR / f"{lab}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    students = data.get("students") if isinstance(data, dict) else None
+    if not isinstance(students, dict):
+        return {}
+    return {str(s): v for s, v in students.items() if isinstance(v, dict) and isinstance(v.get("reason"), str)}
+
+
 def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
     report = LabReport(lab, grades)
     coursedir = course.coursedir  # one instance: building a CourseDirectory costs more than reading a notebook
@@ -110,6 +130,7 @@ def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
     submitted_root = Path(coursedir.format_path(coursedir.submitted_directory, ".", "."))
     if submitted_root.is_dir():
         report.submitted = sorted(p.name for p in submitted_root.iterdir() if (p / lab).is_dir())
+    kept = not_graded_reasons(course, lab)
     for student in report.submitted:
         folder = notebook("submitted", student).parent
         others = sorted(p.name for p in folder.iterdir() if p.name not in (f"{lab}.ipynb", "timestamp.txt"))
@@ -118,8 +139,16 @@ def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
         if not notebook("submitted", student).is_file():
             report.not_graded[student] = f"no {lab}.ipynb in submitted/{student}/{lab}/"
         elif student not in grades.submissions or not grades.submissions[student].graded:
-            report.not_graded[student] = ("no grade recorded: autograde has not graded this submission (when the "
-                                          "grader fails it says why, NOT GRADED); run autograde again")
+            reason = kept.get(student)
+            current = _digest(notebook("submitted", student)) if reason else None
+            if reason and reason.get("sha256") in (None, current):
+                report.not_graded[student] = f"NOT GRADED by autograde: {reason['reason']}"
+            elif reason:
+                report.not_graded[student] = ("no grade recorded; the file changed since autograde did not grade it "
+                                              f"({reason['reason']}): run autograde again")
+            else:
+                report.not_graded[student] = ("no grade recorded: autograde has not graded this submission (when the "
+                                              "grader fails it says why, NOT GRADED); run autograde again")
     for student, submission in grades.submissions.items():
         if not submission.graded:
             continue
@@ -130,6 +159,9 @@ def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
         marker = marker if isinstance(marker, dict) else {}
         if isinstance(marker.get("seconds"), (int, float)):
             report.seconds[student] = float(marker["seconds"])
+        flags = marker.get("flags")
+        if isinstance(flags, list) and flags:
+            report.flags[student] = [str(f.get("message") if isinstance(f, dict) else f)[:500] for f in flags]
         sha = marker.get("submission_sha256")
         if sha and student in report.submitted and student not in report.not_graded:
             if _digest(notebook("submitted", student)) not in (None, sha):
@@ -243,6 +275,7 @@ def csv_rows(reports: list[LabReport]) -> list[list[str]]:
         rows.append([r.lab, "summary", "submitted", "", str(len(set(r.submitted) | set(r.grades.submissions))), ""])
         rows.append([r.lab, "summary", "graded", "", str(len(scores)), ""])
         rows.append([r.lab, "summary", "not_graded", "", str(len(r.not_graded)), ""])
+        rows.append([r.lab, "summary", "flagged", "", str(len(r.flags)), ""])
         for name, value in stats(scores).items():
             rows.append([r.lab, "score", name, f"{value:.4g}", "", ""])
         top = r.grades.max_score or 1.0
@@ -259,6 +292,8 @@ def csv_rows(reports: list[LabReport]) -> list[list[str]]:
             rows.append([r.lab, "not_graded", student, "", "", reason])
         for student, files in sorted(r.other_files.items()):
             rows.append([r.lab, "file_not_graded", student, "", str(len(files)), "; ".join(files)])
+        for student, flags in sorted(r.flags.items()):
+            rows.append([r.lab, "flagged", student, "", str(len(flags)), " | ".join(flags)[:1000]])
         for student, problems in sorted(r.problems.items()):
             rows.append([r.lab, "grading_problem", student, "", str(len(problems)), " | ".join(problems)[:1000]])
         for name, value in stats(list(r.seconds.values())).items():
@@ -326,6 +361,13 @@ def render(reports: list[LabReport], course: Course, csv_name: str) -> str:
         if r.not_graded:
             out.append("<h3 class=bad>Not graded</h3><table><tr><th>student</th><th>why</th></tr>")
             out += [f"<tr><td>{_e(s)}</td><td>{_e(why)}</td></tr>" for s, why in sorted(r.not_graded.items())]
+            out.append("</table>")
+        if r.flags:
+            out.append("<h3 class=bad>Flagged: graded cells deleted or retyped</h3><p>Graded all the same (from the "
+                       "release's cells); the student's feedback says what to restore.</p>"
+                       "<table><tr><th>student</th><th>what</th></tr>")
+            out += [f"<tr><td>{_e(s)}</td><td>{'<br>'.join(map(_e, flags))}</td></tr>"
+                    for s, flags in sorted(r.flags.items())]
             out.append("</table>")
         if r.other_files:
             out.append(f"<h3 class=bad>Files in submitted/ that are not graded</h3><p>Only "

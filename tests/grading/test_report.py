@@ -103,3 +103,37 @@ def test_refusals_write_nothing(course, tmp_path, capsys):
     code, _, err = run(capsys, LAB, "--course-dir", course, "--out", tmp_path / "no" / "r.html")
     assert code == 2 and "does not exist" in err
     assert not list(tmp_path.glob("r.*"))
+
+
+def test_not_graded_reasons_and_flags_from_autograde_are_shown(course, tmp_path, capsys):
+    """Does the report give autograde's NOT GRADED reason (kept in not-graded/<lab>.json) while the file is the one it
+    concerns, fall back to 'no grade recorded' once it changed, and list the flagged students with what they did?"""
+    import hashlib
+    import json
+
+    import nbformat
+
+    from autograder import gradebook
+
+    path = course / "submitted" / "1004" / LAB / f"{LAB}.ipynb"
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    (course / "not-graded").mkdir()
+    (course / "not-graded" / f"{LAB}.json").write_text(json.dumps({"lab": LAB, "students": {
+        "1004": {"reason": "this is 99_other's notebook, not toy's <b>", "sha256": sha}}}))
+    autograded = course / "autograded" / "1002" / LAB / f"{LAB}.ipynb"
+    nb = nbformat.read(autograded, as_version=4)
+    nb.metadata[gradebook.MARKER]["flags"] = [{"grade_id": "add", "problem": "retyped",
+                                               "message": "cell `add` was turned into Markdown: restore it"}]
+    nbformat.write(nb, autograded)
+    out = tmp_path / "report.html"
+    assert run(capsys, LAB, "--course-dir", course, "--out", out)[0] == 0
+    page, table = out.read_text(encoding="utf-8"), rows(tmp_path / "report.csv")
+    reasons = {r["name"]: r["detail"] for r in table if r["kind"] == "not_graded"}
+    assert reasons["1004"] == "NOT GRADED by autograde: this is 99_other's notebook, not toy's <b>"
+    assert "this is 99_other&#x27;s notebook, not toy&#x27;s &lt;b&gt;" in page
+    flagged = {r["name"]: r["detail"] for r in table if r["kind"] == "flagged"}
+    assert flagged == {"1002": "cell `add` was turned into Markdown: restore it"} and "Flagged" in page
+    path.write_text(path.read_text() + " ")  # resubmitted since: the kept reason no longer applies
+    assert run(capsys, LAB, "--course-dir", course, "--out", out)[0] == 0
+    reasons = {r["name"]: r["detail"] for r in rows(tmp_path / "report.csv") if r["kind"] == "not_graded"}
+    assert reasons["1004"].startswith("no grade recorded; the file changed since autograde did not grade it")
