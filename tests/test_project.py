@@ -46,18 +46,22 @@ CONTRACT = {
         "adam": ["adam"],
         "run_optimizer": ["run_optimizer"],
         "training_loop": ["train_step_tf", "train_step_torch"],
+        "momentum_steady_state": ["momentum_steady_state"],
+        "lr_schedules": ["step_decay", "cosine_decay", "warmup_cosine"],
     },
     "05_minibatch_sgd": {
         "minibatches": ["iterate_minibatches"],
         "minibatch_sgd": ["minibatch_sgd"],
         "gradient_noise": ["gradient_noise"],
         "data_pipelines": ["make_torch_loader", "make_tf_dataset"],
+        "predicted_gradient_noise": ["predicted_gradient_noise"],
     },
     "06_regularization": {
         "dropout": ["dropout_forward", "dropout_backward"],
         "early_stopping": ["EarlyStopping"],
         "weight_decay": ["l2_penalty", "l2_gradient"],
         "framework_dropout": ["build_dropout_model_tf", "build_dropout_model_torch"],
+        "adamw": ["adamw"],
     },
 }
 
