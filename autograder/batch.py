@@ -406,7 +406,15 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
         done = completed(lab.course, lab.name, lab.tests, storable) if has_gradebook and not force else set()
         lab.summary.skipped = sorted(done)
         skipped = set(lab.summary.skipped)
-        queues.append([(lab, s) for s in lab.students if s not in skipped])
+        queue = []
+        for student in (s for s in lab.students if s not in skipped):
+            data = _read(lab.course, lab.name, student)[0] if storable_id(student) else None
+            refused = _refuse(lab, data) if data is not None else None
+            if refused is not None:  # no notebook, or another lab's: NOT GRADED now, no worker (nor preflight) needed
+                lab.summary.ungraded[student] = refused
+            else:
+                queue.append((lab, student))
+        queues.append(queue)
     # (lab, student) in turn across labs, so that no lab waits for all the others
     jobs = [job for turn in itertools.zip_longest(*queues) for job in turn if job is not None]
     secret = secrets.token_bytes(32) if seed is None else str(int(seed)).encode()
