@@ -3,21 +3,34 @@
 ``autograde_labs(labs, course_dir)`` is ``python -m autograder autograde LAB [LAB ...]``
 (``autograde(lab, course_dir)`` grades one lab):
 
-1. read the course's nbgrader config; make sure the gradebook knows each lab
-   (autograder.gradebook.ensure_assignment) and that its hidden tests load;
-   remove what dead graders left on this machine (autograder.sandbox.sweep);
+1. check the course before anything is written (`autograder.course`: a
+   folder with nbgrader_config.py, every lab named known, a submitted/
+   folder) and that each lab's hidden tests load; remove what dead graders
+   left on this machine (autograder.sandbox.sweep);
 2. list ``submitted/<student>/<lab>/<lab>.ipynb`` and skip every student whose
    current submission already has a complete record (resumability: a run
-   killed at any point, even with ``kill -9``, is finished by running again);
-3. send the rest, every lab's in turn, to one set of Dask workers (a
+   killed at any point, even with ``kill -9``, is finished by running again).
+   A file that is not a notebook, or is another lab's notebook (its cells'
+   grade_ids against every lab's source), is NOT GRADED here with the reason,
+   without a kernel run; a folder without the notebook too; every other file
+   in the folders is listed as ignored;
+3. the preflight (`_preflight`, unless ``preflight=False``): each lab's
+   reference solution is graded as a submission on the workers; short of
+   full marks, PreflightError (exit 3) before the gradebook is touched;
+   then make sure the gradebook knows each lab
+   (autograder.gradebook.ensure_assignment);
+4. send the rest, every lab's in turn, to one set of Dask workers (a
    LocalCluster on 127.0.0.1, or an existing scheduler). Each task carries
    everything it needs as bytes: the submission, the lab's source notebook
    (its hidden tests) and the data files beside it, and the student's seed.
    A worker needs nothing but this package installed: it writes the task's
    files into a private temporary directory, runs
    ``autograder.grading.grade_notebook``, and returns plain data;
-4. record each result as it arrives: one gradebook transaction, then the
-   autograded notebook written atomically (autograder.gradebook.record).
+5. record each result as it arrives: one gradebook transaction, then the
+   autograded notebook written atomically (autograder.gradebook.record);
+   the graded cells a submission deleted or retyped (the result's ``flags``)
+   are printed under the student. At the end, the NOT GRADED students and
+   their reasons are written to ``not-graded/<lab>.json`` for ``report``.
 
 Only what the submission did may cost points. A failure of the machinery (an
 unreadable submission file, a worker that cannot confine a kernel or lacks a
