@@ -625,9 +625,8 @@ def markdown_text(text, limit: int = MAX_TABLE_MESSAGE) -> str:
     as a numeric HTML entity (so no tag, link, image, emphasis, table bar, math or code span can start), whitespace
     runs collapsed."""
     text = " ".join(str(text).split())
-    if len(text) > limit:
-        text = text[:limit] + " [...]"
-    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SPECIAL else c for c in text)
+    cut = len(text) > limit
+    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SPECIAL else c for c in text[:limit]) + (" [...]" if cut else "")
 
 
 def _flag_message(flag) -> str:

@@ -473,3 +473,76 @@ def test_several_labs_are_graded_as_one_batch(tmp_path, monkeypatch):
     assert sorted(rows) == [(LAB, "alice", 5.0), (LAB, "bob", 3.0), (other, "alice", 2.0), (other, "carol", 5.0)]
     rc, out, _ = run_cli(["autograde", other, LAB, "--course-dir", str(root), "--workers", "2"])
     assert rc == 0 and f"{other}: graded 0, skipped 2 already graded" in out and len(clusters) == 1
+
+
+def test_refusals_name_what_is_missing_and_write_nothing(tmp_path):
+    """Does autograde name a folder without nbgrader_config.py as such, list the course's labs for an unknown lab,
+    refuse a course without submitted/ (exit 2), and in each case leave no gradebook.db or folder behind?"""
+    root = make_course(tmp_path / "course", {})
+    before = sorted(p.name for p in root.iterdir())
+    rc, out, err = run_cli(["autograde", LAB, "--course-dir", str(root)])
+    assert rc == 2 and out == "" and "submitted" in err and "does not exist" in err and "collect" in err
+    rc, _, err = run_cli(["autograde", "nolab", "--course-dir", str(root)])
+    assert rc == 2 and f"unknown lab nolab: the labs of {root} are: {LAB}" in err
+    assert sorted(p.name for p in root.iterdir()) == before  # no gradebook.db, no autograded/
+    bare = tmp_path / "bare"
+    (bare / "solutions" / LAB).mkdir(parents=True)
+    (bare / "submitted").mkdir()
+    rc, _, err = run_cli(["autograde", LAB, "--course-dir", str(bare)])
+    assert rc == 2 and "has no nbgrader_config.py" in err and "unknown lab" not in err
+    assert sorted(p.name for p in bare.iterdir()) == ["solutions", "submitted"]
+
+
+def failing_reference(lab, submission, *, source=None, limits=None, seed=None, hide=()):
+    """fake_grade, except that the lab's own source (the preflight's submission) fails with a missing module."""
+    result = fake_grade(lab, submission, source=source, limits=limits, seed=seed, hide=hide)
+    if Path(submission).read_bytes() == Path(source).read_bytes():
+        result["tests"][0].update(score=0.0, passed=False, message="NameError: name 'np' is not defined")
+        result["errors"] = ["cell 1 (setup): ModuleNotFoundError: No module named 'course_utils'"]
+        result["score"] = sum(t["score"] for t in result["tests"])
+    return result
+
+
+def test_a_failing_preflight_grades_no_one_and_no_preflight_skips_it(tmp_path, monkeypatch):
+    """Does a reference short of full marks stop the batch (PreflightError, exit 3) with its errors and the likely
+    cause, before anything is written; and does --no-preflight grade all the same?"""
+    root = make_course(tmp_path / "course", {"alice": solved(), "bob": solved()})
+    monkeypatch.setattr(batch, "dask_client", _threaded_client)
+    monkeypatch.setattr(batch, "GRADE_FN", failing_reference)
+    rc, out, err = run_cli(["autograde", LAB, "--course-dir", str(root)])
+    assert rc == 3 and out == ""
+    assert "preflight failed" in err and "test_add: FAILED: NameError: name 'np' is not defined" in err
+    assert "likely cause: the grading environment cannot import course_utils: check the virtual environment" in err
+    assert sorted(p.name for p in root.iterdir()) == ["nbgrader_config.py", "solutions", "submitted"]
+    rc, out, err = run_cli(["autograde", LAB, "--course-dir", str(root), "--no-preflight"])
+    assert rc == 0 and "preflight" not in err and out.startswith("graded 2, skipped 0 already graded")
+
+
+def test_another_labs_notebook_and_stray_files_are_named(tmp_path, monkeypatch):
+    """Is a notebook of another lab of the course NOT GRADED as such (no kernel run), a folder without the lab's
+    notebook NOT GRADED with what it holds, and every stray file listed as ignored?"""
+    root = make_course(tmp_path / "course", {"alice": solved(), "bob": solved()})
+    other = root / "solutions" / "other" / "other.ipynb"
+    other.parent.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
+        "grade_id": "other_answer", "solution": True, "grade": False, "locked": False, "schema_version": 3}})]
+    nbformat.write(nb, other)
+    nbformat.write(nb, root / "submitted" / "bob" / LAB / f"{LAB}.ipynb")  # the other lab's notebook
+    (root / "submitted" / "alice" / LAB / "notes.txt").write_text("notes")
+    (root / "submitted" / "carol" / LAB).mkdir(parents=True)
+    (root / "submitted" / "carol" / LAB / f"{LAB}-1.ipynb").write_text("{}")
+    monkeypatch.setattr(batch, "dask_client", _threaded_client)
+    out = io.StringIO()
+    summary = batch.autograde(LAB, root, grade_fn=fake_grade, progress=False, out=out)
+    assert summary.graded == ["alice"]
+    assert summary.ungraded["bob"].startswith(f"this is other's notebook, not {LAB}'s")
+    assert summary.ungraded["carol"].startswith(f"no {LAB}.ipynb in submitted/carol/{LAB}/ (found: {LAB}-1.ipynb)")
+    assert summary.ignored == {"alice": [("notes.txt", "not the lab's notebook")],
+                               "carol": [(f"{LAB}-1.ipynb", f"not the lab's notebook: only {LAB}.ipynb is graded "
+                                                            "(rename it if it is the submission)")]}
+    text = out.getvalue()
+    assert re.search(r"^\s+alice\s+5 / 6\n\s+ignored: notes.txt \(not the lab's notebook\)$", text, re.M), text
+    assert len(re.findall(r"^\s+carol\s+NOT GRADED", text, re.M)) == 1
+    kept = json.loads((root / "not-graded" / f"{LAB}.json").read_text())["students"]
+    assert sorted(kept) == ["bob", "carol"] and kept["carol"]["sha256"] is None
