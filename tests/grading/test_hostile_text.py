@@ -219,7 +219,7 @@ def test_batch_with_hostile_ids_prints_clean_lines_and_flags_look_alikes(tmp_pat
     assert not CONTROL.search(out), ascii(out)
     assert not re.search("[\x1b\x07]", err), ascii(err)
     lines = out.splitlines()
-    assert lines[0] == "graded 5, skipped 0 already graded, 1 NOT graded (the grader failed; run again to grade them)"
+    assert lines[0] == "graded 5, skipped 0 already graded, 1 NOT graded (see why below; run again once fixed)"
     assert len(lines) == 1 + 6 + 1, out  # the line, one per student, one warning
     assert not any(line.lstrip().startswith("bob ") for line in lines), out  # nothing forged
     assert re.search(r"^  bob\\n  bob  11 \u2215 11\s+3 / 6$", out, re.M), out
