@@ -61,6 +61,8 @@ def _grade(args: argparse.Namespace) -> int:
         mark = "PASS" if t["passed"] else "FAIL"
         line = f"  {mark}  {t['grade_id']:<{width}}  {t['score']:g} / {t['max_score']:g}"
         print(line if t["passed"] else f"{line}   {_continued(t['message'])}")
+    for flag in result.get("flags") or []:
+        print(f"  flagged: {_continued(flag.get('message', ''))}")
     for error in result["errors"]:
         print(f"  error: {_continued(error)}")
     return 0
