@@ -336,6 +336,7 @@ def test_rerun_grades_nothing_again(graded):
         assert f"{lab}: graded 0, skipped 8 already graded, 1 NOT graded" in out
         assert lab_lines(out, lab) == {s: v for s, v in EXPECTED[lab].items() if v is not None}
     assert gradebook_rows(root) == runs["rows"]
+    assert "flagged: cell `perceptron` was turned into Markdown" in out.split(f"{B}: ", 1)[0]  # from the notebook
     kept = {lab: json.loads((root / "not-graded" / f"{lab}.json").read_text())["students"] for lab in (A, B)}
     assert sorted(kept[A]) == ["1009"] and sorted(kept[B]) == ["1008"]
 
