@@ -319,13 +319,14 @@ def render(reports: list[LabReport], course: Course, csv_name: str) -> str:
            f"<title>Class report: {_e(', '.join(r.lab for r in reports))}</title>", f"<style>{_STYLE}</style>",
            "</head><body>", f"<h1>Class report: {_e(', '.join(r.lab for r in reports))}</h1>",
            f"<p>Course {_e(course.root)}, written {now}. The numbers are also in <code>{_e(csv_name)}</code>.</p>",
-           "<table><tr><th>lab</th><th>submitted</th><th>graded</th><th>not graded</th><th>mean</th>"
+           "<table><tr><th>lab</th><th>submitted</th><th>graded</th><th>not graded</th><th>flagged</th><th>mean</th>"
            "<th>median</th><th>out of</th><th>grading time (median / max)</th></tr>"]
     for r in reports:
         s, t = stats(list(r.scores.values())), stats(list(r.seconds.values()))
         timing = f"{t['median']:.1f} s / {t['max']:.1f} s" if t else "not recorded"
         out.append(f"<tr><td>{_e(r.lab)}</td><td class=n>{len(set(r.submitted) | set(r.grades.submissions))}</td>"
                    f"<td class=n>{len(r.scores)}</td><td class=n>{len(r.not_graded)}</td>"
+                   f"<td class=n>{len(r.flags)}</td>"
                    f"<td class=n>{number(s['mean']) if s else ''}</td>"
                    f"<td class=n>{number(s['median']) if s else ''}</td>"
                    f"<td class=n>{number(r.grades.max_score)}</td><td>{timing}</td></tr>")
