@@ -568,6 +568,12 @@ def autograded_notebook(release: nbformat.NotebookNode, submitted: nbformat.Note
         test = tests.get(_grade_id(cell))
         if cell.cell_type == "code" and test is not None and _nbgrader_meta(cell).get("grade"):
             cell.outputs = [new_output("stream", name="stdout", text=_verdict(test))]
+    flagged = {f.get("grade_id"): f for f in graded.result.get("flags") or [] if isinstance(f, dict)}
+    for cell in cells:  # the cell a submission retyped or deleted says so where it stands (shown from the release)
+        flag = flagged.get(_grade_id(cell))
+        if flag is not None and cell.cell_type == "code":
+            note = f"[autograder] {_flag_message(flag)}\n"
+            cell.outputs = [new_output("stream", name="stdout", text=note), *cell.get("outputs", [])]
 
     nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(release.metadata))
     nb.metadata[MARKER] = {

@@ -88,3 +88,18 @@ def test_autograded_notebook_opens_with_the_summary(tmp_path):
     out = gradebook.autograded_notebook(nb, nb, Graded("s", result, "0"))
     assert out.cells[0].cell_type == "markdown"
     assert "sigmoid&#40;z&#41; returned &#60;b&#62;0&#60;/b&#62;" in out.cells[0].source
+
+
+def test_the_retyped_cell_says_so_where_it_stands(tmp_path):
+    """In the autograded notebook, is the retyped answer shown as code again with the flag as its output?"""
+    release = fixture_lab.release(fixture_lab.source_notebook())
+    submitted = nbformat.from_dict(release)
+    submitted.cells[4] = nbformat.v4.new_markdown_cell(submitted.cells[4].source, metadata=submitted.cells[4].metadata)
+    flag = {"grade_id": "perceptron", "problem": "retyped",
+            "message": "cell `perceptron` was turned into Markdown: restore it from the release"}
+    result = {"score": 0.0, "max_score": 5.0, "errors": [], "flags": [flag], "tests": []}
+    out = gradebook.autograded_notebook(release, submitted, Graded("s", result, "0"))
+    cell = next(c for c in out.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "perceptron")
+    assert cell.cell_type == "code"
+    assert cell.outputs[0].text == f"[autograder] {flag['message']}\n"
+    assert out.metadata["autograder"]["flags"] == [flag]
