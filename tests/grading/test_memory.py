@@ -59,8 +59,12 @@ def test_processes_of_one_submission_are_capped_together(who, watched, uid):
     assert hog["memory"].startswith(f"watch {LIMIT_MB} MB") if watched else "cgroup" in hog["memory"], hog
     assert hog["cell"] == "died" and not hog["alive"], hog
     assert "out of memory" in hog["reason"] and f"limit {LIMIT_MB} MB" in hog["reason"], hog
-    # Sampled every 50 ms (or as long as the last walk took): what the processes wrote in between comes on top.
-    assert hog["peak_mb"] <= LIMIT_MB * 3 // 2, hog
+    # The cgroup is a hard limit. The watch samples every 50 ms (or as long as the last walk took), so what six
+    # writers add in between comes on top, more on a busy machine: 687-965 MB peaks at load 7-8 on 2 cores, once
+    # 1321 MB while the rest of the suite ran beside it. Either way the submission dies well before it holds
+    # what it asked for (1920 MB).
+    if not watched:
+        assert hog["peak_mb"] <= LIMIT_MB * 3 // 2, hog
     assert hog["peak_mb"] < hog["wanted_mb"] - 400, hog
     if watched:
         kept = reports[1]
