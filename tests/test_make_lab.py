@@ -46,13 +46,20 @@ def test_make_lab_serves_the_first_lab_and_stops_on_ctrl_c(child_env):
         assert status == 200, f"no HTTP 200 from JupyterLab within 90 s (exit code {proc.poll()})"
         assert _get(f"{base}/lab/tree/01_perceptron.ipynb?token=course-test-token") == 200
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            output, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
+        # Ctrl-C, and a second one 30 s later as a user would press it (Jupyter documents Ctrl-C twice): once, a
+        # loaded machine's suite saw the server print nothing and keep running for 30 s after the first.
+        output = None
+        for _ in range(2):
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                output, _ = proc.communicate(timeout=30)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if output is None:
             os.killpg(proc.pid, signal.SIGKILL)
             output, _ = proc.communicate()
-            pytest.fail("JupyterLab did not stop within 30 s of Ctrl-C")
+            pytest.fail(f"JupyterLab did not stop within 60 s of Ctrl-C pressed twice:\n{output[-3000:]}")
     assert f"http://127.0.0.1:{port}/lab" in output, "make lab prints the URL"
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the port is still open after Ctrl-C"
