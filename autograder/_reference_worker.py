@@ -71,6 +71,23 @@ PURE = tuple(CONFIG.get("pure", ()))
 MAX_BYTES = int(CONFIG.get("max_bytes", 16 << 20))
 
 
+
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38  # prctl options (linux/prctl.h)
+
+
+def _die_with_grader() -> None:
+    """No new privileges, and SIGKILL when the parent (the grader, or the zygote) ends (Linux; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
 def confine() -> None:
     """Limits of this process, set before any request is read."""
     import resource
@@ -88,15 +105,7 @@ def confine() -> None:
             resource.setrlimit(limit, (value, value))
         except (ValueError, OSError):
             pass
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: dies with the grader
-        except (OSError, AttributeError):
-            pass
+    _die_with_grader()
     if CONFIG.get("parent") and os.getppid() != CONFIG["parent"]:
         os._exit(0)  # the grader ended before the death signal was armed
 
@@ -470,15 +479,7 @@ def zygote(sock_fd: int) -> None:
     """
     import socket
 
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: dies with the grader
-        except (OSError, AttributeError):
-            pass
+    _die_with_grader()
     if CONFIG.get("parent") and os.getppid() != CONFIG["parent"]:
         os._exit(0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
