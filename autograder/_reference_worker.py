@@ -70,8 +70,6 @@ BUILTIN_EXCEPTIONS = {e.__name__: e for e in (
 PURE = tuple(CONFIG.get("pure", ()))
 MAX_BYTES = int(CONFIG.get("max_bytes", 16 << 20))
 
-
-
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38  # prctl options (linux/prctl.h)
 
 
@@ -87,6 +85,7 @@ def _die_with_grader() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
 
 def confine() -> None:
     """Limits of this process, set before any request is read."""
