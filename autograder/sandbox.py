@@ -1058,6 +1058,9 @@ def _read_proc(path: str) -> bytes:
         os.close(fd)
 
 
+_HAS_CHILDREN_FILE = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
 def _tree(pid: int, most: int = 4096) -> list[int]:
     """`pid` and its descendants (the children of each of their threads), at most `most` of them.
 
@@ -1065,6 +1068,12 @@ def _tree(pid: int, most: int = 4096) -> list[int]:
     below it, so every process of a confined submission is in the kernel's tree.
     """
     found, todo, seen = [], [pid], {pid}
+    if not _HAS_CHILDREN_FILE:  # a kernel built without CONFIG_PROC_CHILDREN: one scan of every parent pid
+        while todo and len(found) < most:
+            p = todo.pop()
+            found.append(p)
+            todo += [c for c in _children(p) if c not in seen and not seen.add(c)]
+        return found
     while todo and len(found) < most:
         p = todo.pop()
         found.append(p)

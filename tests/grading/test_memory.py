@@ -80,3 +80,24 @@ def test_one_process_past_the_limit_dies_with_a_reason_naming_memory():
     with Sandbox({}, limits=Limits(memory_mb=400)) as box:
         with pytest.raises(KernelDied, match=r"out of memory.*limit 400 MB"):
             box.execute("blocks = []\nwhile True:\n    blocks.append(b'x' * (32 << 20))", timeout=60)
+
+
+def test_the_watched_tree_is_the_same_without_the_children_file(monkeypatch):
+    """Where the kernel has no /proc/<pid>/task/<tid>/children (built without CONFIG_PROC_CHILDREN), does the memory
+    watch still find every descendant (by the parent pids in /proc), as it does with the file?"""
+    import subprocess
+    import time
+
+    from autograder import sandbox as sandbox_module
+
+    proc = subprocess.Popen(["bash", "-c", "sleep 30 & (sleep 30 & wait) & wait"])
+    try:
+        time.sleep(0.5)
+        with_file = sorted(sandbox_module._tree(proc.pid))
+        monkeypatch.setattr(sandbox_module, "_HAS_CHILDREN_FILE", False)
+        without = sorted(sandbox_module._tree(proc.pid))
+    finally:
+        subprocess.run(["pkill", "-P", str(proc.pid)], check=False)
+        proc.kill()
+        proc.wait()
+    assert len(with_file) == 4 and without == with_file, (with_file, without)  # bash, sleep, subshell, its sleep
