@@ -1466,6 +1466,8 @@ class Sandbox:
             "MPLBACKEND": "Agg",
             "PYTHONNOUSERSITE": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
+            # course_utils from the grader's own tree (exposed read-only), whichever way the project is installed
+            "PYTHONPATH": str(ROOT),
             "IPYTHONDIR": f"{tmp}/.ipython",
             "MPLCONFIGDIR": f"{tmp}/.matplotlib",
             "JUPYTER_CONFIG_DIR": f"{tmp}/.jupyter",
