@@ -451,11 +451,11 @@ JS_LEFT = """() => ({
 
 @pytest.fixture(scope="session")
 def hostile_feedback(tmp_path_factory):
-    """The course of tests/grading/test_markup.py, built and given feedback by the course's .venv (nbgrader lives
+    """The course of tests/autograder/test_markup.py, built and given feedback by the course's .venv (nbgrader lives
     there): {'alice', 'mallory', 'eve': feedback HTML, 'autograded': mallory's autograded notebook}."""
     python = JUPYTER.parent / "python"
     root = tmp_path_factory.mktemp("markup") / "course"
-    code = ("import json, sys; from tests.grading.test_markup import write_feedback; "
+    code = ("import json, sys; from tests.autograder.test_markup import write_feedback; "
             "print(json.dumps(write_feedback(sys.argv[1])))")
     done = subprocess.run([str(python), "-c", code, str(root)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

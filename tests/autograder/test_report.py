@@ -12,7 +12,7 @@ import pytest
 from autograder import cli
 from autograder.report import mask
 from tests.files import graded_course
-from tests.grading.test_gradebook import LAB
+from tests.autograder.test_gradebook import LAB
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, confinement_available
-from tests.grading.test_confinement import TEST_UID, _as_user_command
+from tests.autograder.test_confinement import TEST_UID, _as_user_command
 
 CONFINED, WHY = confinement_available()
 needs_confinement = pytest.mark.skipif(not CONFINED, reason=f"no confinement here: {WHY}")

@@ -25,7 +25,7 @@ import pytest
 from autograder import batch
 from autograder.cli import main
 from tests.conftest import ROOT
-from tests.grading.test_gradebook import HIDDEN, LAB, make_course, solved
+from tests.autograder.test_gradebook import HIDDEN, LAB, make_course, solved
 
 GRADE_CELLS = 3  # test_add, test_mul and the manually graded answer
 
@@ -266,7 +266,7 @@ def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, child_e
     go = tmp_path / "go"  # the last five are held until it exists: the kill always comes after exactly three
     root = make_course(tmp_path / "course", {s: solved("FAKE_SLEEP=0.2" if i < 3 else f"FAKE_WAIT={go}=END")
                                              for i, s in enumerate(students)})
-    script = ("import sys; from autograder.batch import autograde; from tests.grading.test_batch import fake_grade; "
+    script = ("import sys; from autograder.batch import autograde; from tests.autograder.test_batch import fake_grade; "
               f"autograde({LAB!r}, {str(root)!r}, workers=2, grade_fn=fake_grade)")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=child_env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

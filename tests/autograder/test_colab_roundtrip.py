@@ -7,7 +7,7 @@ notebook that way; a correct and a partly wrong submission (Lab 01's solution, a
 with a wrong `collapse_linear`) are saved so and graded by our grader (`grade_notebook`) and by
 stock nbgrader: every test cell must score what the unsaved notebooks score. Those scores are
 known without grading again (that would double this module's time): the solution scores full
-marks (tests/grading/test_grade.py, test_nbgrader_smoke.py) and the wrong function loses exactly
+marks (tests/autograder/test_grade.py, test_nbgrader_smoke.py) and the wrong function loses exactly
 its cell's points (test_nbgrader_smoke.py, tests/mutations/lab01_perceptron.py).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from autograder.grading import grade_notebook
 from autograder.hidden import load_suite
 from tests.conftest import ROOT, child_environment
-from tests.grading.test_nbgrader_smoke import WRONG_COLLAPSE, nbgrader, replace_solution
+from tests.autograder.test_nbgrader_smoke import WRONG_COLLAPSE, nbgrader, replace_solution
 
 LAB = "01_perceptron"
 SOURCE = ROOT / "solutions" / LAB / f"{LAB}.ipynb"

@@ -9,7 +9,7 @@ import pytest
 
 from autograder import cli
 from tests.files import graded_course
-from tests.grading.test_gradebook import LAB
+from tests.autograder.test_gradebook import LAB
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 ROSTER = [  # as Canvas exports it: a Points Possible row, read-only columns, the test student
