@@ -6,6 +6,8 @@
 - Tests mirror the packages: the tests of `autograder/sub/mod.py` are in `tests/autograder/sub/test_mod.py`.
 - The modules of `autograder/sandbox/_child/` run in the confined child before anything else is
   importable, so they import only the standard library (and each other).
+- docs/grading-contract.md, the contract a newcomer reads, says what the notebooks and
+  tests/test_project.py's CONTRACT say.
 
 Today's offenders are allow-listed below, each list a debt being paid off: a new offender fails, and so does
 an allow-listed entry that no longer offends (delete it from the list), so the lists shrink to empty.
@@ -13,10 +15,14 @@ an allow-listed entry that no longer offends (delete it from the list), so the l
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
+import nbformat
+
 from tests.conftest import ROOT
+from tests.test_project import CONTRACT
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
@@ -199,3 +205,34 @@ def test_child_modules_import_only_the_standard_library():
     for path in sorted(CHILD_DIR.rglob("*.py")):
         outside = _non_stdlib_imports(ast.parse(path.read_text(), filename=str(path)))
         assert not outside, f"{_relative(path)} imports {sorted(outside)}, which are not the standard library"
+
+
+def _contract_doc() -> dict[str, dict[str, tuple[int, str]]]:
+    """docs/grading-contract.md's tables: lab -> grade_id -> (points, what it defines)."""
+    tables, lab = {}, None
+    for line in (ROOT / "docs" / "grading-contract.md").read_text().splitlines():
+        heading = re.match(r"## (\d\d_\w+) ", line)
+        if heading:
+            lab = tables.setdefault(heading.group(1), {})
+        row = re.match(r"\| `(\w+)` \| (\d+) \| (.*) \|$", line)
+        if row and lab is not None:
+            lab[row.group(1)] = (int(row.group(2)), row.group(3))
+    return tables
+
+
+def test_grading_contract_doc_matches_the_notebooks():
+    """Does docs/grading-contract.md name exactly the contract's labs, grade_ids and defined names, with the points
+    of each test cell of solutions/<lab>/<lab>.ipynb?"""
+    doc = _contract_doc()
+    assert set(doc) == set(CONTRACT)
+    for lab, cells in CONTRACT.items():
+        assert set(doc[lab]) == set(cells), lab
+        nb = nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+        points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"].get("points")
+                  for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+        assert set(points) == {f"test_{grade_id}" for grade_id in cells}, lab
+        for grade_id, names in cells.items():
+            shown, defines = doc[lab][grade_id]
+            assert shown == points[f"test_{grade_id}"], (lab, grade_id)
+            for name in names:
+                assert re.search(rf"`{name}\b", defines), (lab, grade_id, name)
