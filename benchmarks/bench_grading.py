@@ -9,7 +9,10 @@ broken). Then, each grader on a fresh copy of the same course:
 * stock ``nbgrader autograde <lab>`` for each lab in turn (sequential, the
   student's kernel runs the tests; nbgrader grades one assignment per call);
 * ours, one ``python -m autograder autograde <lab> [<lab> ...]`` call for the
-  whole mixed batch, with 1 and with 2 workers;
+  whole mixed batch, with 1 and with 2 workers, and with 2 workers and
+  ``--no-preflight`` (the preflight, each lab's reference solution graded on
+  the workers before any student, is a fixed cost of a run: the difference
+  between the two 2-worker rows);
 * plain execution of each submitted notebook with nbclient (no grading at all);
 * the latency of one ``python -m autograder grade <lab> <solution> --json``
   call against plain execution of that same notebook.
@@ -20,11 +23,20 @@ against plain execution of the same notebooks; and checks the
 targets: with 2 workers at least 2.5x stock's throughput; per-submission time no
 more than plain execution; one `grade` call at most 1.3x plain execution. Wall
 times are those of the whole commands, start-up included; the last column says
-how busy other processes kept the machine meanwhile. Results go to stdout and
-benchmarks/grading.md; only what was measured is written.
+how busy other processes kept the machine meanwhile. Results go to stdout and,
+for a full run, benchmarks/grading.md; only what was measured is written.
 
-    python benchmarks/bench_grading.py                       # every lab, 6 submissions each
-    python benchmarks/bench_grading.py --labs 01_perceptron --per-lab 3 --output /tmp/g.md   # a quick run
+``--only PART ...`` runs some of the parts (stock, ours1, ours2, no-preflight,
+plain, grade); ``--quick`` is ``--only ours2 no-preflight grade``. A partial
+run that skips stock takes its stock time from the committed
+benchmarks/grading.md when that report measured the same batch, or the same
+submissions per lab and a stock time for each lab asked for (the report's
+per-lab table has one since it was added), and labels it as taken from there; it
+writes no file unless --output is given.
+
+    python benchmarks/bench_grading.py                       # every lab, 6 submissions each (about 30 minutes)
+    python benchmarks/bench_grading.py --quick --labs 04_optimizers   # a change checked in a few minutes
+    python benchmarks/bench_grading.py --labs 01_perceptron --per-lab 3 --output /tmp/g.md   # everything, small
 """
 from __future__ import annotations
 
@@ -35,7 +47,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,12 +55,16 @@ import time
 from pathlib import Path
 
 import nbformat
+from grading_report import KINDS, OURS, Measured, committed_stock, render
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET_SPEEDUP = 2.5  # 2 workers vs stock nbgrader, whole mixed batch
-TARGET_PER_SUBMISSION = 1.0  # ours per submission vs plain execution of the same notebook
-TARGET_LATENCY = 1.3  # one `grade` call vs plain execution of the same notebook
-KINDS = ("correct", "empty", "one mistake")
+COMMITTED = ROOT / "benchmarks" / "grading.md"  # the last full run's report, and a full run's output
+PARTS = ("stock", *OURS, "plain", "grade")
+QUICK = ("ours2", "no-preflight", "grade")
+PER_LAB = 6  # submissions per lab, by default
+CELL_TIMEOUT_S = 120  # a plain nbclient run's limit per cell
+TAIL_OUT, TAIL_ERR = 3000, 5000  # characters of a failed command's output shown
+_PREFLIGHT = re.compile(r"^preflight: (\w+)'s reference solution scored .* \(([\d.]+) s on its worker\)$", re.M)
 
 
 def labs_present() -> list[str]:
@@ -105,14 +120,16 @@ def make_course(root: Path, batches: dict[str, dict]) -> Path:
     return root
 
 
-def run(cmd: list[str], cwd: Path) -> tuple[float, str]:
-    """Run a command to completion; its wall time in seconds and its stdout. Stops the benchmark when it fails."""
+def run(cmd: list[str], cwd: Path) -> tuple[float, str, str]:
+    """Run a command to completion; its wall time in seconds, its stdout and its stderr. Stops the benchmark when it
+    fails."""
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"error: {' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
-    return seconds, done.stdout
+        sys.exit(f"error: {' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-TAIL_OUT:]}\n"
+                 f"{done.stderr[-TAIL_ERR:]}")
+    return seconds, done.stdout, done.stderr
 
 
 class Contention:
@@ -192,25 +209,21 @@ def gradebook_scores(course: Path, lab: str, students) -> dict[str, dict[str, fl
     return scores
 
 
-def differences(stock: dict[str, float], ours: dict[str, float]) -> list[str]:
-    """'test: stock a, ours b' for every graded cell the two graders scored differently."""
-    return [f"{g}: stock {stock.get(g, 0.0):g}, ours {ours.get(g, 0.0):g}" for g in sorted(set(stock) | set(ours))
-            if abs(stock.get(g, 0.0) - ours.get(g, 0.0)) > 1e-9]
-
-
-def time_stock(course: Path, batches: dict[str, dict]) -> tuple[float, dict]:
-    """Stock nbgrader over the whole batch: one `nbgrader autograde <lab>` call per lab (it takes one assignment)."""
-    seconds = 0.0
-    for lab in batches:
-        seconds += run([sys.executable, "-m", "nbgrader", "autograde", lab], course)[0]
+def time_stock(course: Path, batches: dict[str, dict]) -> tuple[dict[str, float], dict]:
+    """Stock nbgrader over the whole batch: one `nbgrader autograde <lab>` call per lab (it takes one assignment);
+    ({lab: seconds of its call}, {lab: scores})."""
+    seconds = {lab: run([sys.executable, "-m", "nbgrader", "autograde", lab], course)[0] for lab in batches}
     return seconds, {lab: gradebook_scores(course, lab, batches[lab]) for lab in batches}
 
 
-def time_ours(course: Path, batches: dict[str, dict], workers: int) -> tuple[float, dict, dict]:
-    """Ours over the whole batch: one `autograde LAB [LAB ...]` call, every lab on the same workers."""
+def time_ours(course: Path, batches: dict[str, dict], workers: int,
+              preflight: bool = True) -> tuple[float, dict, dict, dict]:
+    """Ours over the whole batch: one `autograde LAB [LAB ...]` call, every lab on the same workers; (seconds,
+    scores, each submission's seconds on its worker, each reference solution's seconds in the preflight)."""
     labs = list(batches)
-    seconds, out = run([sys.executable, "-m", "autograder", "autograde", *labs, "--course-dir", str(course),
-                        "--workers", str(workers), "--seed", "0"], ROOT)
+    seconds, out, err = run([sys.executable, "-m", "autograder", "autograde", *labs, "--course-dir", str(course),
+                             "--workers", str(workers), "--seed", "0", *([] if preflight else ["--no-preflight"])],
+                            ROOT)
     for lab in labs:
         line = f"graded {len(batches[lab])}, skipped 0 already graded\n"
         if (line if len(labs) == 1 else f"{lab}: {line}") not in out:
@@ -221,7 +234,8 @@ def time_ours(course: Path, batches: dict[str, dict], workers: int) -> tuple[flo
             marker = nbformat.read(course / "autograded" / student / lab / f"{lab}.ipynb",
                                    as_version=4).metadata["autograder"]
             per_submission[lab][student] = marker["seconds"]
-    return seconds, {lab: gradebook_scores(course, lab, batches[lab]) for lab in labs}, per_submission
+    flights = {lab: float(s) for lab, s in _PREFLIGHT.findall(err) if lab in batches}
+    return seconds, {lab: gradebook_scores(course, lab, batches[lab]) for lab in labs}, per_submission, flights
 
 
 def execute(path: Path) -> float:
@@ -230,12 +244,13 @@ def execute(path: Path) -> float:
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute(stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
 def time_plain(course: Path, lab: str, students, work: Path) -> dict[str, float]:
+    """{student: seconds} of a plain nbclient run of each submission of `lab`."""
     times = {}
     for student in students:
         folder = work / "plain" / lab / student
@@ -248,7 +263,7 @@ def time_latency(lab: str, work: Path) -> tuple[float, float]:
     """(one `python -m autograder grade` call on the solution, plain execution of the same notebook), seconds."""
     folder = work / "latency" / lab
     shutil.copytree(ROOT / "solutions" / lab, folder)
-    grade_s, out = run([sys.executable, "-m", "autograder", "grade", lab, str(folder / f"{lab}.ipynb"), "--json",
+    grade_s, out, _ = run([sys.executable, "-m", "autograder", "grade", lab, str(folder / f"{lab}.ipynb"), "--json",
                         "--seed", "0"], ROOT)
     if '"score"' not in out:
         sys.exit(f"error: grade {lab} printed no result:\n{out[-2000:]}")
@@ -256,6 +271,7 @@ def time_latency(lab: str, work: Path) -> tuple[float, float]:
 
 
 def machine() -> list[str]:
+    """The report's lines on this machine: CPU, memory, OS and the versions that matter."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     cpu = model.group(1).strip() if model else platform.processor() or "unknown"
@@ -277,149 +293,109 @@ def machine() -> list[str]:
             f"- Python {platform.python_version()}; {', '.join(versions)}"]
 
 
-def rate(n: int, seconds: float) -> float:
-    return 60.0 * n / seconds
-
-
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, checked; `args.parts` holds the parts to run, in the order they run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: python benchmarks/bench_grading.py   (what `make bench-grading` runs)")
+                                     epilog="examples: python benchmarks/bench_grading.py   (what `make bench-grading` "
+                                            "runs)\n          python benchmarks/bench_grading.py --quick --labs "
+                                            "04_optimizers")
     parser.add_argument("--labs", nargs="*", default=None, metavar="LAB", help="labs (default: every lab present)")
-    parser.add_argument("--per-lab", type=int, default=6,
-                        help="submissions per lab, correct / empty / one mistake in turn (default: 6)")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "grading.md", help="report file")
+    parser.add_argument("--per-lab", type=int, default=PER_LAB,
+                        help=f"submissions per lab, correct / empty / one mistake in turn (default: {PER_LAB})")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=None, metavar="PART",
+                        help="run only these parts: stock (nbgrader, the longest), ours1, ours2 (1 and 2 workers), "
+                             "no-preflight (2 workers, --no-preflight), plain (nbclient per submission), grade (one "
+                             "`grade` call per lab against a plain run of it); default: all")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"same as --only {' '.join(QUICK)}: our batch with and without the preflight and the "
+                             "grade calls, against the committed stock time (a few minutes a lab)")
+    parser.add_argument("--stock-from", type=Path, default=COMMITTED,
+                        help="without the stock part: the report whose stock time gives the ratios, when it measured "
+                             "the same batch (default: benchmarks/grading.md)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="report file (default: benchmarks/grading.md for a full run, none for a partial one)")
     args = parser.parse_args(argv)
-    labs = args.labs or labs_present()
-    unknown = sorted(set(labs) - set(labs_present()))
+    if args.quick and args.only:
+        parser.error("--quick and --only: give one of them")
+    chosen = set(QUICK if args.quick else args.only or PARTS)
+    args.parts = [part for part in PARTS if part in chosen]
+    args.every_part = len(args.parts) == len(PARTS)
+    if args.output is None and args.every_part:
+        args.output = COMMITTED
+    args.labs = args.labs or labs_present()
+    unknown = sorted(set(args.labs) - set(labs_present()))
     if unknown:
         parser.error(f"unknown lab(s) {', '.join(unknown)}: present are {', '.join(labs_present())}")
     if args.per_lab < 1:
         parser.error("--per-lab must be at least 1")
-    batches = {lab: submissions(lab, args.per_lab) for lab in labs}
+    return args
+
+
+def measure_batches(work: Path, template: Path, batches: dict[str, dict], parts: list[str], m: Measured) -> None:
+    """The whole-batch parts (stock and ours), each on a fresh copy of the course, into `m`."""
+    if "stock" in parts:
+        print("stock nbgrader autograde, lab by lab ...", file=sys.stderr)
+        with Contention() as other:
+            m.stock_labs, m.scores["stock"] = time_stock(shutil.copytree(template, work / "stock"), batches)
+        m.whole["stock"], m.loads["stock"] = sum(m.stock_labs.values()), other.cores
+    for part in (p for p in parts if p in OURS):
+        workers, preflight, words = OURS[part]
+        print(f"ours, {words}, every lab in one batch ...", file=sys.stderr)
+        with Contention() as other:
+            m.whole[part], m.scores[part], m.per[part], m.preflight[part] = time_ours(
+                shutil.copytree(template, work / part), batches, workers, preflight)
+        m.loads[part] = other.cores
+
+
+def measure_labs(work: Path, template: Path, batches: dict[str, dict], parts: list[str], m: Measured) -> None:
+    """The per-lab parts (plain runs of every submission, one grade call against a plain run of it), into `m`."""
+    if not {"plain", "grade"} & set(parts):
+        return
+    for lab in batches:
+        print(f"{lab}: {' and '.join(p for p in ('plain', 'grade') if p in parts)} ...", file=sys.stderr)
+        with Contention() as other:
+            if "plain" in parts:
+                m.plain[lab] = time_plain(template, lab, sorted(batches[lab]), work)
+            if "grade" in parts:
+                m.grade[lab] = time_latency(lab, work)
+        m.lab_loads[lab] = other.cores
+
+
+def stock_elsewhere(args: argparse.Namespace, m: Measured) -> None:
+    """Without the stock part: the stock time of the committed report, labelled as such, when it fits the batch."""
+    path = args.stock_from.resolve()
+    shown = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    found = committed_stock(path, args.labs, args.per_lab, shown)
+    if isinstance(found, str):
+        m.stock_from = found
+        return
+    m.whole["stock"], m.stock_labs, m.stock_from = found
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    batches = {lab: submissions(lab, args.per_lab) for lab in args.labs}
+    m = Measured(labs=list(args.labs), per_lab=args.per_lab,
+                 kinds={lab: {s: kind for s, (kind, _) in batch.items()} for lab, batch in batches.items()})
     given = sys.argv[1:] if argv is None else argv
     command = "`make bench-grading` (`python benchmarks/bench_grading.py`)" if not given else \
         f"`python benchmarks/bench_grading.py {' '.join(given)}`"
-    per_lab = {lab: {"n": len(batches[lab])} for lab in labs}
-    whole, loads = {}, {}
+    if "stock" not in args.parts:
+        stock_elsewhere(args, m)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         work = Path(tmp)
-        print(f"building a course with {len(labs)} lab(s), {args.per_lab} submissions each ...", file=sys.stderr)
+        print(f"building a course with {len(args.labs)} lab(s), {args.per_lab} submissions each ...", file=sys.stderr)
         template = make_course(work / "template", batches)
-        courses = {name: shutil.copytree(template, work / name) for name in ("stock", "ours1", "ours2")}
-        print("stock nbgrader autograde, lab by lab ...", file=sys.stderr)
-        with Contention() as other:
-            whole["stock"], stock_scores = time_stock(courses["stock"], batches)
-        loads["stock"] = other.cores
-        for workers in (1, 2):
-            print(f"ours, {workers} worker(s), every lab in one batch ...", file=sys.stderr)
-            with Contention() as other:
-                whole[f"ours{workers}"], our_scores, per = time_ours(courses[f"ours{workers}"], batches, workers)
-            loads[f"ours{workers}"] = other.cores
-            for lab in labs:
-                per_lab[lab][f"scores{workers}"], per_lab[lab][f"per{workers}"] = our_scores[lab], per[lab]
-        for lab in labs:
-            row = per_lab[lab]
-            row["stock_scores"] = stock_scores[lab]
-            print(f"{lab}: plain nbclient execution and one grade call ...", file=sys.stderr)
-            with Contention() as other:
-                row["plain"] = time_plain(template, lab, sorted(batches[lab]), work)
-                row["grade_call"], row["grade_plain"] = time_latency(lab, work)
-            row["load"] = other.cores
-
-    lines = ["| lab | submissions | ours per submission, 1 worker (s) | ours per submission, 2 workers (s) "
-             "| plain per submission (s) | ours / plain | one `grade` call (s) | plain run of it (s) "
-             "| grade call / plain | same scores, 1 and 2 workers | same scores as stock | other load (cores) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    unlike = []  # (where ours and stock differ, whether ours is lower on some test)
-    for lab, r in per_lab.items():
-        ours_per = statistics.mean(r["per1"].values())
-        ours_per2 = statistics.mean(r["per2"].values())
-        plain_per = statistics.mean(r["plain"].values())
-        same_workers = sum(r["scores1"].get(s) == r["scores2"].get(s) is not None for s in batches[lab])
-        same_stock = sum(r["stock_scores"].get(s) == r["scores2"].get(s) is not None for s in batches[lab])
-        for student in sorted(batches[lab]):
-            stock_s, ours_s = r["stock_scores"].get(student), r["scores2"].get(student)
-            if stock_s is None or ours_s is None:
-                unlike.append((f"{lab} {student}: not in {'the stock' if stock_s is None else 'our'} gradebook", False))
-            elif stock_s != ours_s:
-                lower = any(ours_s.get(g, 0.0) < v - 1e-9 for g, v in stock_s.items())
-                unlike.append((f"{lab} {student} ({batches[lab][student][0]}): "
-                               + "; ".join(differences(stock_s, ours_s)), lower))
-        lines.append(f"| {lab} | {r['n']} | {ours_per:.2f} | {ours_per2:.2f} | {plain_per:.2f} "
-                     f"| {ours_per / plain_per:.2f}x | {r['grade_call']:.2f} | {r['grade_plain']:.2f} "
-                     f"| {r['grade_call'] / r['grade_plain']:.2f}x | {same_workers} / {r['n']} | {same_stock} / {r['n']} "
-                     f"| {r['load']:.2f} |")
-    n = sum(r["n"] for r in per_lab.values())
-    stock, ours1, ours2 = whole["stock"], whole["ours1"], whole["ours2"]
-    ours_per = statistics.mean(v for r in per_lab.values() for v in r["per1"].values())
-    ours_per2 = statistics.mean(v for r in per_lab.values() for v in r["per2"].values())
-    plain_per = statistics.mean(v for r in per_lab.values() for v in r["plain"].values())
-    grade_ratio = max(r["grade_call"] / r["grade_plain"] for r in per_lab.values())
-    lines.append(f"| **all** | {n} | {ours_per:.2f} | {ours_per2:.2f} | {plain_per:.2f} | {ours_per / plain_per:.2f}x "
-                 f"| | | {grade_ratio:.2f}x (worst) | | | {max(r['load'] for r in per_lab.values()):.2f} |")
-    batch_lines = ["| grader | wall time, whole batch (s) | submissions per minute | vs stock | other load (cores) |",
-                   "|---|---|---|---|---|",
-                   f"| stock `nbgrader autograde`, one call per lab | {stock:.1f} | {rate(n, stock):.1f} | 1.00x "
-                   f"| {loads['stock']:.2f} |"]
-    for workers in (1, 2):
-        wall = whole[f"ours{workers}"]
-        batch_lines.append(f"| ours, {workers} worker{'s' if workers > 1 else ''}, one call for every lab "
-                           f"| {wall:.1f} | {rate(n, wall):.1f} | {stock / wall:.2f}x | {loads[f'ours{workers}']:.2f} |")
-    all_loads = [*loads.values(), *(r["load"] for r in per_lab.values())]
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "NOT met"
-
-    findings = [
-        f"Throughput, whole mixed batch: stock {rate(n, stock):.1f}, ours {rate(n, ours1):.1f} (1 worker) and "
-        f"{rate(n, ours2):.1f} (2 workers) submissions per minute; 2 workers = {stock / ours2:.2f}x stock "
-        f"(target >= {TARGET_SPEEDUP}x: {verdict(stock / ours2 >= TARGET_SPEEDUP)}).",
-        f"Per submission, ours takes {ours_per:.2f} s on its worker with 1 worker ({ours_per2:.2f} s with 2 workers "
-        f"sharing the cores) against {plain_per:.2f} s to execute the same "
-        f"notebooks plainly ({ours_per / plain_per:.2f}x; target <= {TARGET_PER_SUBMISSION:g}x: "
-        f"{verdict(ours_per / plain_per <= TARGET_PER_SUBMISSION)}).",
-        f"One `python -m autograder grade` call, start-up included, against plain execution of the same solution "
-        f"notebook: at worst {grade_ratio:.2f}x (target <= {TARGET_LATENCY}x: {verdict(grade_ratio <= TARGET_LATENCY)}).",
-    ]
-    if not unlike:
-        score_lines = ["Stock nbgrader and ours (2 workers) gave every submission the same score on every test."]
-    else:
-        score_lines = ["Tests that stock nbgrader and ours (2 workers) scored differently:", "",
-                       *(f"- {text}{' **(ours lower)**' if lower else ''}" for text, lower in unlike), "",
-                       "Ours grades an exercise that calls another exercise's function with the reference version of "
-                       "that function (`use_reference` in its hidden test), so one broken function costs only its own "
-                       "test; stock nbgrader runs the student's broken function inside the other exercise's tests too, "
-                       "so there ours is higher by design. "
-                       + ("Ours is lower than stock on some test above: that is not by design; investigate."
-                          if any(lower for _, lower in unlike) else "Ours is lower than stock on no test.")]
-    busiest = max(all_loads)
-    if busiest > 0.25:
-        findings.append(f"Other processes kept up to {busiest:.2f} of the {os.cpu_count()} cores busy during some "
-                        "phases (last column), so those timings are slower than on an idle machine, and parallel "
-                        "runs are hit hardest; rerun on an idle machine for clean numbers.")
-    today = datetime.date.today().isoformat()
-    kinds = ", ".join(f"{sum(KINDS[i % len(KINDS)] == k for i in range(args.per_lab))} {k}" for k in KINDS)
-    report = [
-        "# Grading benchmark", "",
-        f"Produced by {command} on {today}. Batch: {args.per_lab} submissions of each of {', '.join(labs)} "
-        f"({kinds} per lab), {n} in all; each grader on a fresh copy of the same course. Stock nbgrader grades "
-        "one assignment per call, so it runs once per lab; ours grades every lab in one call "
-        "(`python -m autograder autograde LAB [LAB ...]`). Wall times are those of the whole commands, start-up "
-        "included.", "",
-        "## The mixed batch", "", *batch_lines, "",
-        "## Per lab", "",
-        "\"ours per submission\" is grade_notebook's time on its worker; \"plain\" is nbclient running the same "
-        "notebooks with no grading; one `grade` call is `python -m autograder grade LAB <solution> --json`, "
-        "start-up included, against a plain run of that notebook.", "",
-        *lines, "", "## Scores", "", *score_lines, "", "## Targets", "", *(f"- {f}" for f in findings), "",
-        "## Machine", "", *machine(), "",
-    ]
-    text = "\n".join(report)
+        measure_batches(work, template, batches, args.parts, m)
+        measure_labs(work, template, batches, args.parts, m)
+    text = render(m, command=command, today=datetime.date.today().isoformat(), parts=args.parts,
+                  every_part=args.every_part, machine=machine(), cores=os.cpu_count())
     print(text)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"wrote {args.output}", file=sys.stderr)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
