@@ -66,7 +66,6 @@ LONG_FUNCTIONS_ALLOWED = {
     "autograder/report.py::render",
     "autograder/sandbox.py::Sandbox._start",
     "autograder/sandbox.py::remove_tree",
-    "benchmarks/bench_grading.py::main",
     "benchmarks/bench_report.py::build",
     "benchmarks/seed_sweep.py::main",
     "course_utils/checks.py::check_close",
