@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from autograder.grading import grade_notebook, sanitize
-from autograder.remote import RemoteProtocolError, clean_text, decode
+from autograder.remote import clean_text
 from autograder.sandbox import Limits
 from autograder.wire import Budget, Connection, Overflow
 from tests.conftest import ROOT, child_environment
@@ -301,27 +301,6 @@ def test_hostile_error_names_and_messages_give_clean_json_and_exit_0(lab, tmp_pa
             assert result["score"] <= 3.0 and result["tests"][0]["score"] == 0.0
             assert all(len(e) <= 1000 for e in result["errors"]) and len(result["tests"][0]["message"]) <= 1000
             assert any("Evil" in e for e in result["errors"]), result["errors"]
-
-
-# ------------------------------------------------------------------ malformed values
-@pytest.mark.parametrize("value", [
-    {"__ndarray__": "", "dtype": "float64", "shape": [2**63, 0]},
-    {"__ndarray__": "", "dtype": "float64", "shape": [2**40, 0, 2**40]},
-    {"__ndarray__": "", "dtype": "float64", "shape": [-1]},
-    {"__ndarray__": "AAAA", "dtype": "object", "shape": [1]},
-    {"__ndarray__": "AAAA", "dtype": ["float64"], "shape": [1]},
-    {"__ndarray__": 5, "dtype": "float64", "shape": [1]},
-    {"__ndarray__": "!!!!", "dtype": "uint8", "shape": [3]},
-    {"__ndarray__": "AAAA", "dtype": "uint8", "shape": [3], "scalar": True},
-    {"__tuple__": 5}, {"__dict__": [1]}, {"__complex__": ["a", 1]}, {"__handle__": "x", "type": 1},
-    {"__handle__": 1, "type": "t", "mro": "abc"}, 2**300, [[[[]]]] * 10,
-])
-def test_malformed_values_are_protocol_errors(value):
-    """Does every malformed value raise RemoteProtocolError (never ValueError, TypeError, OverflowError ...)?"""
-    with pytest.raises(RemoteProtocolError):
-        decode(value)
-        decode(json.loads(json.dumps(value)))
-        raise RemoteProtocolError("accepted")  # a list of empty lists is fine data: let it pass the test
 
 
 CRAFTED_RESTORE = """\

@@ -1,6 +1,6 @@
 """The reference worker on its own (no kernel): what it accepts, what it refuses, and how it is stopped.
 
-The grader's end (`autograder.remote._ReferenceWorker`) talks to a real worker
+The grader's end (`autograder.remote.worker._ReferenceWorker`) talks to a real worker
 process here, as `RemoteStudent` does during a reference call: a define, a
 call with the kernel's JSON arguments, and the frames that come back.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.remote import _ReferenceWorker, _WorkerFailed
+from autograder.remote.worker import _ReferenceWorker, _WorkerFailed
 from autograder.sandbox import Limits
 from tests.conftest import ROOT
 
@@ -148,13 +148,13 @@ def test_the_worker_dies_with_the_grader():
 def test_workers_fork_from_a_zygote_and_start_directly_without_one(monkeypatch):
     """Are workers forked from this process's zygote (a fresh process each, in milliseconds), is a dead zygote
     replaced, and does a worker started directly (where no zygote can work) answer the same?"""
-    from autograder import remote
+    from autograder.remote import worker as grader_end
 
     source = "def f(x):\n    return x + 1\n"
     first = _ReferenceWorker(LIMITS, 1 << 20)
     second = _ReferenceWorker(LIMITS, 1 << 20)
     try:
-        if remote._zygote(LIMITS.threads) is None:
+        if grader_end._zygote(LIMITS.threads) is None:
             pytest.skip("no zygote on this platform (pidfd and SCM_RIGHTS are Linux's)")
         assert first.proc is None and second.proc is None and first.pid != second.pid
         assert call(first, "f", source, [1])[1]["value"] == 2
@@ -162,7 +162,7 @@ def test_workers_fork_from_a_zygote_and_start_directly_without_one(monkeypatch):
     finally:
         first.kill()
         second.kill()
-    remote._zygote(LIMITS.threads).kill()
+    grader_end._zygote(LIMITS.threads).kill()
     started = time.monotonic()
     again = _ReferenceWorker(LIMITS, 1 << 20)  # a fresh zygote
     try:
@@ -170,7 +170,7 @@ def test_workers_fork_from_a_zygote_and_start_directly_without_one(monkeypatch):
         assert time.monotonic() - started < 20
     finally:
         again.kill()
-    monkeypatch.setattr(remote, "_zygote", lambda threads: None)
+    monkeypatch.setattr(grader_end, "_zygote", lambda threads: None)
     direct = _ReferenceWorker(LIMITS, 1 << 20)
     try:
         assert direct.proc is not None and call(direct, "f", source, [4])[1]["value"] == 5
@@ -185,11 +185,11 @@ def test_the_zygote_outlives_the_thread_that_first_needed_it():
     worker it forked live on (PR_SET_PDEATHSIG fires when the thread that started a process ends)?"""
     import threading
 
-    from autograder import remote
+    from autograder.remote import worker as grader_end
 
-    if remote._zygote(LIMITS.threads) is None:
+    if grader_end._zygote(LIMITS.threads) is None:
         pytest.skip("no zygote on this platform")
-    remote._zygote(LIMITS.threads).kill()
+    grader_end._zygote(LIMITS.threads).kill()
     made = []
     thread = threading.Thread(target=lambda: made.append(_ReferenceWorker(LIMITS, 1 << 20)))
     thread.start()
@@ -197,7 +197,7 @@ def test_the_zygote_outlives_the_thread_that_first_needed_it():
     worker = made[0]
     try:
         time.sleep(0.5)
-        assert worker.proc is None and worker.alive() and remote._ZYGOTE[0].alive()
+        assert worker.proc is None and worker.alive() and grader_end._ZYGOTE[0].alive()
         assert call(worker, "f", "def f(x):\n    return x * 2\n", [21])[1]["value"] == 42
     finally:
         worker.kill()

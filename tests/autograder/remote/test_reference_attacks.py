@@ -270,12 +270,11 @@ def test_nested_reference_calls_and_a_stuck_one_inside_a_callback():
     by a fresh worker?"""
     import numpy as np
 
-    from autograder.remote import RemoteError, RemoteStudent
-    from autograder.sandbox import Limits, Sandbox
+    from autograder.remote import RemoteError
+    from autograder.sandbox import Limits
+    from tests.autograder.remote.conftest import installed_student
 
-    with Sandbox({}, limits=Limits(call_timeout_s=CALL_S, memory_mb=1024)) as sandbox:
-        student = RemoteStudent(sandbox)
-        student._ag_install()
+    with installed_student(Limits(call_timeout_s=CALL_S, memory_mb=1024)) as (student, sandbox):
         sandbox.execute("def g(x):\n    try:\n        input('?')\n    except EOFError:\n        pass\n"
                         "    return inner(x)\n"
                         "def run(x):\n    return outer(x, g)\n", timeout=20)
@@ -289,4 +288,4 @@ def test_nested_reference_calls_and_a_stuck_one_inside_a_callback():
         assert "reference inner" in str(info.value) or "reference outer" in str(info.value)
         assert student.run(4.0) == 9.0  # a fresh worker
         student._ag_restore()
-        assert student._ag_worker is None
+        assert student._ag.worker is None

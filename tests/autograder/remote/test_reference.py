@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from autograder.grading import grade_notebook
-from autograder.remote import RemoteStudent
-from autograder.sandbox import Limits, Sandbox
+from autograder.remote.reference import _check_reference
+from autograder.sandbox import Limits
+from tests.autograder.remote.conftest import installed_student
 from tests.files.cells import nbgrader_cell
 
 LAB = "98_reference"
@@ -142,9 +143,7 @@ def test_reference_cannot_be_kept_or_read(attack, lab, tmp_path):
 def test_stand_in_raises_after_its_test_and_refuses_huge_arguments():
     """Called after restore (the test ended), does the stand-in raise? Are arrays far larger than the test's
     own refused before the reference runs in the grader?"""
-    with Sandbox({}, limits=LIMITS) as sandbox:
-        student = RemoteStudent(sandbox)
-        student._ag_install()
+    with installed_student(LIMITS) as (student, sandbox):
         sandbox.execute("import numpy as np\ndef twice(x):\n    return 2 * f(x)\nkeep = []\n"
                         "def grab(x):\n    keep.append(f)\n    return f(x)\n"
                         "def big(n):\n    return f(np.ones((n, n)))\n", timeout=20)
@@ -165,3 +164,14 @@ def test_stand_in_raises_after_its_test_and_refuses_huge_arguments():
         student.use_reference("g", "def g(x):\n    return x\n")  # another test's grant: the old token stays dead
         with pytest.raises(RuntimeError, match="no longer available"):
             student.reuse(np.ones(3))
+
+
+def test_a_reference_source_is_checked_not_run():
+    """Is a source accepted when its top level defines the name (a def, an assignment, an import), refused when
+    it does not, and keyed by name and source alike?"""
+    key = _check_reference("f", "def f(x):\n    return x\n")
+    assert len(key) == 32 and key == _check_reference("f", "def f(x):\n    return x\n")
+    assert key != _check_reference("f", "def f(x):\n    return x + 0\n")
+    assert _check_reference("f", "f = lambda x: x\n") and _check_reference("tanh", "from numpy import tanh\n")
+    with pytest.raises(ValueError, match="does not define a function `g`"):
+        _check_reference("g", "def f(x):\n    raise SystemExit  # never run here\n")

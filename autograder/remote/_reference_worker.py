@@ -1,12 +1,14 @@
 """The process that runs reference functions for ``student.use_reference`` (never the grader itself).
 
-`autograder.remote` starts one per test cell that uses a reference, when the
-test first grants one: forked (in milliseconds) from a zygote, this same
+`autograder.remote.worker` starts one per test cell that uses a reference,
+when the test first grants one: forked (in milliseconds) from a zygote, this same
 file run as ``python -I _reference_worker.py <config JSON> --zygote <fd>``
 once per grader process, or where that cannot work, started as ``python -I
-_reference_worker.py <config JSON>``; it imports only the standard library
-and numpy. A forked worker is a fresh process that never served another
-test: the zygote itself runs no reference. Before a worker reads anything it
+_reference_worker.py <config JSON>``; it imports only the standard library,
+numpy, ``_wire_codec.py`` (the rules it shares with the grader) and
+``_confine.py`` (its limits), loaded from this file's folder by their paths.
+A forked worker is a fresh process that never served another test: the
+zygote itself runs no reference. Before a worker reads anything it
 confines itself: address space at most ``memory_mb`` (RLIMIT_AS), CPU
 seconds (RLIMIT_CPU), no files written (RLIMIT_FSIZE 0), no core dumps, few
 descriptors, no new privileges, and it dies with the grader
@@ -39,7 +41,6 @@ payload ``{"args": [...], "kwargs": {...}}``; ``{"op": "return"}`` or
 that kernel function; the kernel's answer comes back as ``return`` or
 ``raise``, or as a nested ``call`` when the function used a reference).
 """
-import base64
 import builtins
 import json
 import math
@@ -54,72 +55,30 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402 - after the thread settings
 
-DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                    "float16", "float32", "float64", "complex64", "complex128"})
-FRAMEWORKS = ("numpy", "torch", "tensorflow")
+
+def _load(name: str):
+    """The module `name` of this file's folder (this process runs with ``-I``: its folder is not on sys.path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                     name + ".py"))
+    sys.modules[name] = module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_wire, _confine = _load("_wire_codec"), _load("_confine")
+DTYPES, FRAMEWORKS, RefArray = _wire.DTYPES, _wire.FRAMEWORKS, _wire.RemoteArray
+BUILTIN_EXCEPTIONS, MAX_ITEMS, MAX_NESTED = _wire.BUILTIN_EXCEPTIONS, _wire.MAX_ITEMS, _wire.MAX_NESTED_REFERENCES
 MAX_INT = 1 << 53
 MAX_STR = 10_000
 MAX_KEY = 100
-MAX_ITEMS = 1_000_000
 MAX_ELEMENTS = 1 << 24
-MAX_NESTED = 8  # reference calls nested through callbacks
-BUILTIN_EXCEPTIONS = {e.__name__: e for e in (
-    ArithmeticError, AssertionError, AttributeError, FloatingPointError, ImportError, IndexError, KeyError,
-    LookupError, MemoryError, ModuleNotFoundError, NameError, NotImplementedError, OverflowError,
-    RecursionError, RuntimeError, TimeoutError, TypeError, UnboundLocalError, ValueError, ZeroDivisionError)}
 PURE = tuple(CONFIG.get("pure", ()))
 MAX_BYTES = int(CONFIG.get("max_bytes", 16 << 20))
 
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38  # prctl options (linux/prctl.h)
-
-
-def _die_with_grader() -> None:
-    """No new privileges, and SIGKILL when the parent (the grader, or the zygote) ends (Linux; elsewhere nothing)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-
-
-def confine() -> None:
-    """Limits of this process, set before any request is read."""
-    import resource
-
-    memory = int(CONFIG.get("memory_mb", 2048)) << 20
-    cpu = int(CONFIG.get("cpu_s", 600))
-    for name, value in (("RLIMIT_AS", memory), ("RLIMIT_CPU", cpu), ("RLIMIT_FSIZE", 0), ("RLIMIT_CORE", 0),
-                        ("RLIMIT_NOFILE", 32)):
-        limit = getattr(resource, name, None)
-        if limit is None:
-            continue
-        try:
-            hard = resource.getrlimit(limit)[1]
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(limit, (value, value))
-        except (ValueError, OSError):
-            pass
-    _die_with_grader()
-    if CONFIG.get("parent") and os.getppid() != CONFIG["parent"]:
-        os._exit(0)  # the grader ended before the death signal was armed
-
-
 class Refused(Exception):
     """An argument the reference does not accept; the message says which one and why."""
-
-
-class RefArray(np.ndarray):
-    """An array that came from the kernel; ``__framework__`` says what it was there (it goes back the same)."""
-
-    __framework__ = "numpy"
-
-    def __array_finalize__(self, obj):
-        self.__framework__ = getattr(obj, "__framework__", "numpy")
 
 
 class KernelFunction:
@@ -236,8 +195,7 @@ class Decoder:
         self.items += n
 
     def _array(self, x, path):
-        keys = set(x)
-        if not {"__ndarray__", "dtype", "shape"} <= keys <= {"__ndarray__", "dtype", "shape", "framework", "scalar"}:
+        if not _wire.array_keys_ok(set(x)):
             raise Refused(f"{_where(path)}: malformed array")
         dtype, shape, data = x["dtype"], x["shape"], x["__ndarray__"]
         framework = x.get("framework", "numpy")
@@ -252,33 +210,25 @@ class Decoder:
         self.elements += size
         self.biggest, self.most_dims = max(self.biggest, max(shape, default=1)), max(self.most_dims, len(shape))
         self.finish()
-        dt = np.dtype(dtype).newbyteorder("<")
-        if size * dt.itemsize != (len(data) // 4) * 3 - data[-2:].count("="):
+        dt = _wire.wire_dtype(dtype)
+        if not _wire.data_matches(shape, dt, data):
             raise Refused(f"{_where(path)}: the array's data does not match its shape and dtype")
         try:
-            a = np.frombuffer(base64.b64decode(data, validate=True), dtype=dt).reshape(shape)
+            a = _wire.array_from_data(data, dt, shape)
         except ValueError:
             raise Refused(f"{_where(path)}: the array's data is not valid base64") from None
-        a = a.astype(dt.newbyteorder("="))
-        if x.get("scalar", False) is True:
-            if shape or framework != "numpy":
-                raise Refused(f"{_where(path)}: malformed scalar")
-            return a[()]
-        out = a.view(RefArray)
-        out.__framework__ = framework
-        return out
+        scalar = x.get("scalar", False) is True
+        if scalar and (shape or framework != "numpy"):
+            raise Refused(f"{_where(path)}: malformed scalar")
+        return _wire.finish_array(a, framework, scalar)
 
 
 def _array_marker(a, framework="numpy", scalar=False):
-    if a.dtype.name not in DTYPES:
+    # A 0-d array (a scalar too) travels from here with shape [1], as np.ascontiguousarray always sent it.
+    marker = _wire.array_marker(np.atleast_1d(a), framework, scalar)
+    if marker is None:
         raise TypeError(f"an array of dtype {a.dtype} cannot be sent to the kernel")
-    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-    out = {"__ndarray__": base64.b64encode(a.tobytes()).decode("ascii"), "dtype": a.dtype.name, "shape": list(a.shape)}
-    if framework != "numpy":
-        out["framework"] = framework
-    if scalar:
-        out["scalar"] = True
-    return out
+    return marker
 
 
 def encode(x, depth=0):
@@ -294,16 +244,9 @@ def encode(x, depth=0):
         return x
     if isinstance(x, KernelFunction):
         return {"__handle__": x._handle}
-    if isinstance(x, np.generic):
-        return _array_marker(np.asarray(x), scalar=True)
-    if isinstance(x, (bool, int)):
-        return int(x)
-    if isinstance(x, float):
-        return float(x)
-    if isinstance(x, complex):
-        return {"__complex__": [x.real, x.imag]}
-    if isinstance(x, np.ndarray):
-        return _array_marker(x.view(np.ndarray), getattr(x, "__framework__", "numpy"))
+    plain = _wire.encode_plain(x, _array_marker)
+    if plain is not _wire.NOT_PLAIN:
+        return plain
     if isinstance(x, tuple):
         return {"__tuple__": [encode(v, depth + 1) for v in x]}
     if isinstance(x, list):
@@ -462,7 +405,7 @@ class Worker:
 def serve(stdin, stdout) -> None:
     """Be a worker on these pipes (confined first)."""
     global WORKER
-    confine()
+    _confine.confine(CONFIG)
     WORKER = Worker(stdin, stdout)
     sys.stdout = sys.stderr = open(os.devnull, "w")  # a print in a reference goes nowhere, never into the protocol
     WORKER.run()
@@ -478,7 +421,7 @@ def zygote(sock_fd: int) -> None:
     """
     import socket
 
-    _die_with_grader()
+    _confine.die_with_grader()
     if CONFIG.get("parent") and os.getppid() != CONFIG["parent"]:
         os._exit(0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
