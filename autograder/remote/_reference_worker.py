@@ -151,9 +151,13 @@ class Decoder:
             return [self.decode(v, path + (i,), depth + 1) for i, v in enumerate(x)]
         if t is not dict:
             raise Refused(f"{_where(path)}: unexpected JSON value")
-        keys = set(x)
-        if "__ndarray__" in keys:
+        if "__ndarray__" in x:
             return self._array(x, path)
+        return self._marker(x, path, depth)
+
+    def _marker(self, x: dict, path, depth):
+        """A JSON object: a tuple, dict, complex number, pure function or kernel function marker."""
+        keys = set(x)
         if keys == {"__tuple__"} and type(x["__tuple__"]) is list:
             self._length(len(x["__tuple__"]), path)
             return tuple(self.decode(v, path + (i,), depth + 1) for i, v in enumerate(x["__tuple__"]))
@@ -172,15 +176,7 @@ class Decoder:
             if type(parts) is list and len(parts) == 2 and all(type(p) in (int, float) for p in parts):
                 return complex(*(float(p) for p in parts))
         if keys == {"__callable__"} and type(x["__callable__"]) is str:
-            name = x["__callable__"]
-            if name not in PURE:
-                raise Refused(f"{_where(path)} is the function {name[:60]!r}, which may not be passed to a reference: "
-                              "pass a function of your own (it runs in your notebook) or a pure numpy function such "
-                              "as numpy.tanh")
-            try:
-                return _pure(name)
-            except (ImportError, AttributeError):
-                raise Refused(f"{_where(path)}: {name!r} is not available") from None
+            return self._function(x["__callable__"], path)
         if "__handle__" in keys and keys <= {"__handle__", "type", "mro"} and type(x["__handle__"]) is int:
             kind = x.get("type")
             kind = kind[:80] if type(kind) is str else "object"
@@ -188,6 +184,18 @@ class Decoder:
             origin += f" ({_where(path)})"
             return KernelFunction(x["__handle__"], origin)
         raise Refused(f"{_where(path)}: unexpected marker {sorted(keys)[:5]}")
+
+    @staticmethod
+    def _function(name: str, path):
+        """A pure function named by the kernel (`PURE` only)."""
+        if name not in PURE:
+            raise Refused(f"{_where(path)} is the function {name[:60]!r}, which may not be passed to a reference: "
+                          "pass a function of your own (it runs in your notebook) or a pure numpy function such "
+                          "as numpy.tanh")
+        try:
+            return _pure(name)
+        except (ImportError, AttributeError):
+            raise Refused(f"{_where(path)}: {name!r} is not available") from None
 
     def _length(self, n, path):
         if n > self.max_len:
