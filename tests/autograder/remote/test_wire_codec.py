@@ -1,8 +1,8 @@
 """The array rules the grader and the reference worker share (`_wire_codec.py`, loaded by path in the worker)."""
 from __future__ import annotations
 
-import subprocess
-import sys
+import ast
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,9 +35,8 @@ def test_markers_and_data_are_checked():
 
 
 def test_it_imports_nothing_of_the_grader():
-    """Does the file load by its path in an isolated interpreter (as the worker loads it) without the grader?"""
-    code = ("import importlib.util, sys\nspec = importlib.util.spec_from_file_location('_wire_codec', sys.argv[1])\n"
-            "m = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\n"
-            "print(sorted(n for n in sys.modules if n.startswith(('autograder', 'course_utils'))))")
-    out = subprocess.run([sys.executable, "-I", "-c", code, wire.__file__], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+    """Does the file import only the standard library and numpy (the worker loads it by path, without the grader)?"""
+    tree = ast.parse(Path(wire.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"__future__", "base64", "binascii", "math", "numpy"}, imported
