@@ -79,6 +79,7 @@ from typing import Callable
 from autograder.course import check_labs, gradebook_path, open_course, source_labs
 from autograder.gradebook import (MARKER, CourseError, Graded, _atomic_write, _marker, completed, ensure_assignment,
                                   file_sha256, graded_tests, load_course, record, release_notebook, scores)
+from autograder.text import clean_text
 
 
 #: The grade function workers run when autograde() is given none; None means
@@ -965,7 +966,6 @@ def _one_line(text: str) -> str:
     return " ".join(_printable(text).split())
 
 
-def _printable(text: str, limit: int = 2000) -> str:
+def _printable(text, limit: int = 2000) -> str:
     """`text` with what a terminal or a UTF-8 file would choke on replaced by '?'."""
-    text = str(text).encode("utf-8", "replace").decode("utf-8")
-    return "".join(c if c.isprintable() or c in "\n\t" else "?" for c in text)[:limit]
+    return clean_text(str(text), limit, escapes=False, cut="")

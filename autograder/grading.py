@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import re
 import secrets
 import sys
@@ -61,8 +60,9 @@ from pathlib import Path
 import numpy as np
 
 from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite
-from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout, clean_text
+from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout
 from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available
+from autograder.text import clean_value
 from autograder.wire import Budget
 from course_utils.selfcheck import is_check_cell
 
@@ -373,23 +373,13 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
 
 
 def sanitize(value, limit: int = MAX_MESSAGE):
-    """`value` with every string made safe to store and print (`autograder.remote.clean_text`), recursively.
+    """`value` with every string made safe to store and print (`autograder.text.clean_value`), recursively.
 
     Whatever a submission managed to put into a message (terminal escapes, control
     characters, lone surrogates, megabytes of text) comes out printable, valid UTF-8
     and at most `limit` characters long.
     """
-    if isinstance(value, str):
-        return clean_text(value, limit)
-    if isinstance(value, dict):
-        return {clean_text(str(k), 200): sanitize(v, limit) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [sanitize(v, limit) for v in value]
-    if value is None or isinstance(value, (bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else 0.0
-    return clean_text(str(value), limit)
+    return clean_value(value, limit)
 
 
 def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limits, seed: int, hide: list,
