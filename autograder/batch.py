@@ -79,6 +79,7 @@ from typing import Callable
 from autograder.course import check_labs, gradebook_path, open_course, source_labs
 from autograder.gradebook import (MARKER, CourseError, Graded, _atomic_write, _marker, completed, ensure_assignment,
                                   file_sha256, graded_tests, load_course, record, release_notebook, scores)
+from autograder.limits import DATA_LIMIT, data_files, watchdog_limit  # noqa: F401 - DATA_LIMIT: the public name
 from autograder.text import clean_text
 
 
@@ -133,10 +134,6 @@ class Summary:
         if self.ignored:
             line += f", files ignored in {len(self.ignored)} folder(s)"
         return line
-
-
-#: Largest data files beside a lab's source that travel with each task (as grade_notebook copies them).
-DATA_LIMIT = 64 << 20
 
 
 #: Letters that look like a Latin letter, after NFKC and case folding: Cyrillic and Greek lower case (their upper
@@ -214,15 +211,8 @@ def student_seed(secret: bytes, student: str) -> int:
 
 
 def lab_payload(source: Path) -> dict:
-    """What a worker needs of the lab: the source notebook's bytes and the data files beside it."""
-    data, total = {}, 0
-    for path in sorted(source.parent.iterdir()):
-        if path.is_file() and path.suffix != ".ipynb" and not path.name.startswith("."):
-            total += path.stat().st_size
-            if total > DATA_LIMIT:
-                break
-            data[path.name] = path.read_bytes()
-    return {"source": source.read_bytes(), "data": data}
+    """What a worker needs of the lab: the source notebook's bytes and the data files beside it (`data_files`)."""
+    return {"source": source.read_bytes(), "data": {name: path.read_bytes() for name, path in data_files(source).items()}}
 
 
 def grade_task(grade_fn: Callable | None, lab: str, submission: bytes, payload: dict, seed: int,
@@ -876,22 +866,6 @@ def _grade_all(jobs, *, grade_fn, secret, progress, unconfined, watchdog_s=None,
                 launch()
         finally:
             bar.close()
-
-
-def watchdog_limit(tests: int, limits=None) -> float:
-    """Seconds one submission of a lab with `tests` test cells may take on its worker before the batch gives it up.
-
-    The per-notebook wall limit is the longest grading that `Limits` allows: every kernel
-    (1 + ``max_restarts``) starting, running the notebook and the locked helpers again, each with an interrupt's
-    grace, plus every test cell's time; the margin adds 60 s and 10 % (copying files, imports, a loaded machine).
-    """
-    from autograder.sandbox import Limits
-
-    limits = limits or Limits()
-    grace = limits.interrupt_grace_s
-    kernel = limits.startup_timeout_s + limits.notebook_timeout_s + limits.cell_timeout_s + 2 * grace
-    wall = (limits.max_restarts + 1) * kernel + tests * (limits.test_timeout_s + grace)
-    return wall * 1.1 + 60
 
 
 def _stop_tasks(client, futures: list) -> dict:

@@ -60,10 +60,10 @@ from pathlib import Path
 import numpy as np
 
 from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite
+from autograder.limits import data_files, kernel_budget
 from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout
 from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available
 from autograder.text import clean_value
-from autograder.wire import Budget
 from course_utils.selfcheck import is_check_cell
 
 __all__ = ["GradingError", "HiddenTestError", "Limits", "cell_flags", "find_source", "grade_notebook", "notebook_cells",
@@ -287,18 +287,6 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
                 pass
 
 
-def _data_files(source: Path, limit: int = 64 << 20) -> dict[str, Path]:
-    """Files released beside the lab notebook (data a notebook may open by relative path)."""
-    out, total = {}, 0
-    for path in sorted(source.parent.iterdir()):
-        if path.is_file() and path.suffix != ".ipynb" and not path.name.startswith("."):
-            total += path.stat().st_size
-            if total > limit:
-                break
-            out[path.name] = path
-    return out
-
-
 def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, limits: Limits | None = None,
                    seed: int | None = None, hide=(), confine: bool | None = None) -> dict:
     """Grade one submitted notebook of `lab`; see the module docstring for the result.
@@ -385,10 +373,10 @@ def sanitize(value, limit: int = MAX_MESSAGE):
 def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limits, seed: int, hide: list,
            confine, verdicts: dict, errors: list[str], info: dict) -> None:
     """Execute the submission and run the pending test cells, restarting the kernel after deaths."""
-    files = _data_files(source)
+    files = data_files(source)
     students: list[RemoteStudent] = []
     # Every byte the submission's kernels send counts against one budget (autograder.wire).
-    budget = Budget(per_message=(limits.reply_mb * 3 // 2 + 4) << 20, total=limits.received_mb << 20)
+    budget = kernel_budget(limits)
     ahead = _import_ahead(suite.modules)
     try:
         _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget,
