@@ -47,14 +47,13 @@ The steps:
 from __future__ import annotations
 
 import importlib
-import json
-import re
 import secrets
 import sys
 import threading
 import time
 import warnings
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,11 +62,13 @@ from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite
 from autograder.limits import data_files, kernel_budget
 from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout
 from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available
+from autograder.submission import (cell_flags, first_line, graded_cell_types, notebook_cells, read_submission,
+                                   unsendable_text)
 from autograder.text import clean_value
-from course_utils.selfcheck import is_check_cell
+from autograder.wire import Budget
 
-__all__ = ["GradingError", "HiddenTestError", "Limits", "cell_flags", "find_source", "grade_notebook", "notebook_cells",
-           "read_submission"]
+__all__ = ["GradingError", "GradingRun", "HiddenTestError", "Limits", "cell_flags", "find_source", "grade_notebook",
+           "graded_cell_types", "notebook_cells", "read_submission", "sanitize", "unsendable_text"]
 
 MAX_ERRORS = 50
 MAX_MESSAGE = 1000
@@ -84,156 +85,6 @@ def find_source(lab: str, root: Path = ROOT) -> Path:
         known = sorted(p.parent.name for p in (root / "solutions").glob("*/*.ipynb") if p.stem == p.parent.name)
         raise GradingError(f"unknown lab {lab!r}: expected {path} (labs: {', '.join(known) or 'none'})")
     return path
-
-
-def _first_line(text: str, limit: int = 300) -> str:
-    lines = [line for line in str(text).splitlines() if line.strip()]
-    return (lines[0] if lines else "").strip()[:limit]
-
-
-def _nbgrader(cell) -> dict:
-    meta = cell.get("metadata") if isinstance(cell, dict) else None
-    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
-def _is_submission_test_cell(cell) -> bool:
-    meta = _nbgrader(cell)
-    grade_id = meta.get("grade_id")
-    return (meta.get("grade") is True and not meta.get("solution")) or (
-        isinstance(grade_id, str) and grade_id.startswith("test_"))
-
-
-def read_submission(path: Path, limits: Limits, suite: Suite | None = None
-                    ) -> tuple[list[tuple[str, str]], list[str], str | None, list[str]]:
-    """The code cells to run, as (label, source), the grade_ids found, why the file is unusable (or None),
-    and the grade_ids of the locked cells the submission edited or lacks.
-
-    With the lab's `suite`, every locked cell of the source runs with the source's text, as
-    nbgrader's OverwriteCells does: a submission cell with its grade_id (whatever its type or
-    metadata now) gets the source's code, and a locked cell the submission lacks is put back
-    after the cell that precedes it in the source.
-    """
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        return [], [], f"cannot read the submission: {exc.strerror}", []
-    if size > limits.notebook_mb << 20:
-        return [], [], (f"the submission is {size / (1 << 20):.1f} MB, more than the {limits.notebook_mb} MB limit: "
-                        "clear its outputs (Kernel > Restart Kernel and Clear Outputs) and submit again"), []
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return [], [], f"cannot read the submission: {exc.strerror}", []
-    cells, problem = notebook_cells(data)
-    if problem is not None:
-        return [], [], problem, []
-    return _read_cells(cells, suite)
-
-
-def notebook_cells(data: bytes) -> tuple[list | None, str | None]:
-    """(the cells of the notebook `data`, None), or (None, why it is not a gradable notebook): empty, not UTF-8
-    JSON, not an object, not readable by nbformat, no cells. The coordinator calls it before sending a submission
-    to a worker (such a file is NOT GRADED, with this reason); the worker, on what it is sent."""
-    import nbformat
-
-    if not data:
-        return None, "the submission is an empty file"
-    try:
-        text = data.decode("utf-8")
-        raw = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        return None, f"the submission is not a valid notebook file (not JSON: {_first_line(exc)})"
-    if not isinstance(raw, dict):
-        return None, "the submission is not a notebook (its JSON is not an object)"
-    try:
-        with warnings.catch_warnings():  # duplicate cell ids and the like: nbformat repairs them
-            warnings.simplefilter("ignore")
-            nb = nbformat.reads(text, as_version=4)
-    except Exception as exc:
-        return None, f"the submission is not a notebook nbformat can read ({type(exc).__name__}: {_first_line(exc)})"
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    if not isinstance(cells, list) or not cells:
-        return None, "the submission has no cells"
-    return cells, None
-
-
-def _read_cells(cells: list, suite: Suite | None) -> tuple[list[tuple[str, str]], list[str], None, list[str]]:
-    locked = {c.grade_id: c for c in suite.locked} if suite is not None else {}
-    code, ids, keys, seen = [], [], [], {}
-    position = {g: i for i, g in enumerate(suite.order) if g} if suite is not None else {}
-    key = -1  # where in the source's order the current submission cell sits
-    for index, cell in enumerate(cells):
-        if not isinstance(cell, dict):
-            continue
-        grade_id = _nbgrader(cell).get("grade_id")
-        if isinstance(grade_id, str):
-            ids.append(grade_id)
-            key = position.get(grade_id, key)
-        source = cell.get("source", "")
-        if isinstance(source, list) and all(isinstance(s, str) for s in source):
-            source = "".join(source)
-        if isinstance(grade_id, str) and grade_id in locked:
-            given = locked[grade_id]
-            if grade_id not in seen:
-                seen[grade_id] = cell.get("cell_type") == "code" and source == given.source
-            code.append((f"cell {index} ({grade_id}, locked: run from the release)", given.source))
-            keys.append(key)
-            continue
-        if cell.get("cell_type") != "code" or _is_submission_test_cell(cell) or is_check_cell(cell):
-            continue  # the self-check cell (course_utils.selfcheck), exactly as released, is not graded
-        if not isinstance(source, str) or not source.strip():
-            continue
-        label = f"cell {index}" + (f" ({grade_id})" if isinstance(grade_id, str) else "")
-        code.append((label, source))
-        keys.append(key)
-    # Locked cells the submission lacks go back where the source has them.
-    for given in (c for c in locked.values() if c.grade_id not in seen):
-        at = next((i for i, k in enumerate(keys) if k > given.index), len(code))
-        code.insert(at, (f"{given.grade_id} (locked, missing from the submission: run from the release)", given.source))
-        keys.insert(at, given.index)
-    edited = [g for g in locked if not seen.get(g, False)]
-    return code, ids, None, edited
-
-
-_TYPE_NAMES = {"code": "a code cell", "markdown": "Markdown", "raw": "a raw cell"}
-
-
-def graded_cell_types(source: Path) -> dict[str, str]:
-    """{grade_id: cell type} of the source's cells a submission must keep as they are: answers (code or
-    Markdown), test cells and locked code cells, in the source's order."""
-    cells = json.loads(Path(source).read_text(encoding="utf-8")).get("cells", [])
-    out = {}
-    for cell in cells:
-        meta = _nbgrader(cell)
-        grade_id = meta.get("grade_id")
-        if isinstance(grade_id, str) and grade_id and (
-                meta.get("solution") or meta.get("grade") or (meta.get("locked") and cell.get("cell_type") == "code")):
-            out.setdefault(grade_id, cell.get("cell_type"))
-    return out
-
-
-def cell_flags(cells: list, expected: dict[str, str]) -> list[dict]:
-    """The graded cells of the release that the submission deleted or retyped (a code answer turned into Markdown,
-    the classic accident), each as {"grade_id", "problem": "deleted" | "retyped", "message"}, the message saying
-    what happened and how to fix it. A grade_id that repeats counts by its last cell, as in nbgrader."""
-    found = {}
-    for cell in cells:
-        grade_id = _nbgrader(cell).get("grade_id")
-        if isinstance(grade_id, str):
-            found[grade_id] = cell.get("cell_type") if isinstance(cell, dict) else None
-    flags = []
-    for grade_id, kind in expected.items():
-        if grade_id not in found:
-            flags.append({"grade_id": grade_id, "problem": "deleted",
-                          "message": f"cell `{grade_id}` is missing (deleted, or its nbgrader metadata was lost): "
-                                     "restore it from the release"})
-        elif found[grade_id] != kind:
-            now = _TYPE_NAMES.get(found[grade_id], f"a {found[grade_id]!s:.20} cell")
-            flags.append({"grade_id": grade_id, "problem": "retyped",
-                          "message": f"cell `{grade_id}` was turned into {now}: restore it from the release "
-                                     f"(it must be {_TYPE_NAMES.get(kind, kind)})"})
-    return flags
 
 
 def _verdict(cell: TestCell, passed: bool, message: str) -> dict:
@@ -322,42 +173,16 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
         raise GradingError(f"no such submission file: {submission}")
     suite = load_suite(source, lab)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    verdicts: dict[str, dict] = {}
-    errors: list[str] = []
-    info = {"kernels": 0, "sandbox": {"confined": confinement_available()[0]}}
-
-    code, ids, problem, edited = read_submission(submission, limits, suite)
-    if problem is None:
-        info["flags"] = cell_flags(notebook_cells(submission.read_bytes())[0] or [], graded_cell_types(source))
+    run = GradingRun(suite, limits, seed, hide=[source.parent, *hide], confine=confine)
+    run.code, ids, problem, edited = read_submission(submission, limits, suite)
     if problem is not None:
-        errors.append(problem)
-        for cell in suite.cells:
-            verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: {problem}")
+        run.errors.append(problem)
+        run.not_graded(suite.cells, problem)
     else:
-        missing = [c.grade_id for c in suite.cells if c.grade_id not in ids]
-        if missing:
-            errors.append(f"the submission has no cell with grade_id {', '.join(missing)} (nbgrader metadata lost or "
-                          "edited?); graded from the instructor's notebook anyway")
-        info["locked_cells_edited"] = edited
-        if edited:
-            errors.append(f"locked cell{'s' if len(edited) > 1 else ''} {', '.join(edited)} "
-                          f"{'were' if len(edited) > 1 else 'was'} edited or removed in the submission: graded with "
-                          "the release's version, as every locked cell is")
-        _grade(suite, code, source, limits, seed, [source.parent, *hide], confine, verdicts, errors, info)
-
-    tests = [verdicts.get(c.grade_id) or _verdict(c, False, "not graded") for c in suite.cells]
-    if len(errors) > MAX_ERRORS:
-        errors = errors[:MAX_ERRORS] + [f"... and {len(errors) - MAX_ERRORS} more errors"]
-    return sanitize({
-        "lab": lab,
-        "score": float(sum(t["score"] for t in tests)),
-        "max_score": suite.max_score,
-        "tests": tests,
-        "errors": errors,
-        "seed": seed,
-        "elapsed_s": round(time.monotonic() - started, 3),
-        **info,
-    })
+        run.info["flags"] = cell_flags(notebook_cells(submission.read_bytes())[0] or [], graded_cell_types(source))
+        run.check_cells(ids, edited)
+        run.grade(source)
+    return run.result(lab, started)
 
 
 def sanitize(value, limit: int = MAX_MESSAGE):
@@ -368,23 +193,6 @@ def sanitize(value, limit: int = MAX_MESSAGE):
     and at most `limit` characters long.
     """
     return clean_value(value, limit)
-
-
-def _grade(suite: Suite, code: list[tuple[str, str]], source: Path, limits: Limits, seed: int, hide: list,
-           confine, verdicts: dict, errors: list[str], info: dict) -> None:
-    """Execute the submission and run the pending test cells, restarting the kernel after deaths."""
-    files = data_files(source)
-    students: list[RemoteStudent] = []
-    # Every byte the submission's kernels send counts against one budget (autograder.wire).
-    budget = kernel_budget(limits)
-    ahead = _import_ahead(suite.modules)
-    try:
-        _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget,
-                       ahead)
-    finally:  # what serving use_reference cost (calls from the kernel, answered here), and the bytes read
-        info["reference_calls"] = sum(s._ag_reference_calls for s in students)
-        info["reference_s"] = round(sum(s._ag_reference_s for s in students), 3)
-        info["received_bytes"] = budget.received
 
 
 def _import_ahead(names: tuple[str, ...]) -> threading.Thread | None:
@@ -412,88 +220,145 @@ def _import_ahead(names: tuple[str, ...]) -> threading.Thread | None:
     return thread
 
 
-def _grade_kernels(suite, code, limits, seed, hide, confine, verdicts, errors, info, files, students, budget,
-                   ahead=None) -> None:
-    pending = list(suite.cells)
-    skip: set[int] = set()
-    restarts = 0
-    first_run = True
-    while pending:
-        death = None  # (where, reason, retry) when the kernel died in this run; retry: a fresh kernel may help
-        sandbox = None
+@dataclass
+class GradingRun:
+    """One submission's grading: what it runs (the lab's `suite`, the submission's `code`, as `read_submission`
+    gives it) under which `limits`, `seed`, hidden paths and confinement, and what it found so far: a verdict
+    per test cell, the errors, the result's extra keys (`info`), the kernels' `students` and their byte `budget`.
+    """
+
+    suite: Suite
+    limits: Limits
+    seed: int
+    hide: list = field(default_factory=list)
+    confine: bool | None = None
+    code: list[tuple[str, str]] = field(default_factory=list)
+    verdicts: dict[str, dict] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)  # the lab's data files, as the kernel sees them
+    students: list[RemoteStudent] = field(default_factory=list)  # one per kernel started
+    budget: Budget | None = None  # every byte the submission's kernels send counts against it (autograder.wire)
+    ahead: threading.Thread | None = None  # imports the hidden tests need, under way (`_import_ahead`)
+    ran: bool = False  # the notebook ran once: later kernels do not report its errors again
+
+    def __post_init__(self):
+        self.info = {"kernels": 0, "sandbox": {"confined": confinement_available()[0]}, **self.info}
+
+    def not_graded(self, cells, why: str) -> None:
+        """Every cell of `cells` scores 0, "not graded" with the reason."""
+        for cell in cells:
+            self.verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: {why}")
+
+    def check_cells(self, ids: list[str], edited: list[str]) -> None:
+        """Say which test cells the submission lacks (graded anyway) and which locked cells it edited."""
+        missing = [c.grade_id for c in self.suite.cells if c.grade_id not in ids]
+        if missing:
+            self.errors.append(f"the submission has no cell with grade_id {', '.join(missing)} (nbgrader metadata "
+                               "lost or edited?); graded from the instructor's notebook anyway")
+        self.info["locked_cells_edited"] = edited
+        if edited:
+            self.errors.append(f"locked cell{'s' if len(edited) > 1 else ''} {', '.join(edited)} "
+                               f"{'were' if len(edited) > 1 else 'was'} edited or removed in the submission: graded "
+                               "with the release's version, as every locked cell is")
+
+    def grade(self, source: Path) -> None:
+        """Execute the submission and run the pending test cells, restarting the kernel after deaths."""
+        self.files = data_files(source)
+        self.budget = kernel_budget(self.limits)
+        self.ahead = _import_ahead(self.suite.modules)
         try:
-            with Sandbox(files, limits=limits, hide=hide, confine=confine, byte_budget=budget) as sandbox:
-                info["kernels"] += 1
-                info["sandbox"] = sandbox.protections
-                student = RemoteStudent(sandbox)
-                students.append(student)
-                student._ag_install()
-                death = _execute_cells(sandbox, code, skip, limits, errors if first_run else [])
-                if death is None:
-                    death = _redefine_helpers(sandbox, suite, limits, errors if first_run else [])
-                first_run = False
-                if death is None:
-                    try:
-                        student._ag_ensure()
-                    except KernelDied as exc:
-                        # Nothing of the grader's was running: a timer or a thread of the notebook killed it,
-                        # and would again in a fresh kernel.
-                        death = ("after the notebook ran", exc.reason, False)
-                if ahead is not None:  # the tests run once the imports they need are done (no import races)
-                    ahead.join()
-                    ahead = None
-                while death is None and pending:
-                    cell = pending[0]
-                    try:
-                        verdicts[cell.grade_id] = _run_test_cell(cell, suite, student, sandbox, seed, limits)
-                    except KernelDied as exc:
-                        verdicts[cell.grade_id] = _verdict(cell, False,
-                                                           f"the kernel died while running {cell.grade_id}: {exc.reason}")
-                        death = (f"while running {cell.grade_id}", exc.reason, True)
-                    pending.pop(0)
-        except SandboxError as exc:
-            errors.append(f"the kernel could not be started: {exc}")
-            info["grader_error"] = f"the kernel could not be started: {exc}"  # the machinery's failure, not a grade
-            for cell in pending:
-                verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: the kernel could not be started ({exc})")
-            return
-        except KernelDied as exc:  # before the notebook ran: while installing the grader's helper
-            death = ("while starting", exc.reason, False)
-        except (RemoteError, RemoteTimeout) as exc:
-            death = ("while starting", str(exc), False)
+            self._kernels()
+        finally:  # what serving use_reference cost (calls from the kernel, answered here), and the bytes read
+            self.info["reference_calls"] = sum(s._ag_reference_calls for s in self.students)
+            self.info["reference_s"] = round(sum(s._ag_reference_s for s in self.students), 3)
+            self.info["received_bytes"] = self.budget.received
+
+    def result(self, lab: str, started: float) -> dict:
+        """The grade (see the module docstring), every string cleaned; `started`: when grading began (monotonic)."""
+        tests = [self.verdicts.get(c.grade_id) or _verdict(c, False, "not graded") for c in self.suite.cells]
+        errors = self.errors
+        if len(errors) > MAX_ERRORS:
+            errors = errors[:MAX_ERRORS] + [f"... and {len(errors) - MAX_ERRORS} more errors"]
+        return sanitize({"lab": lab, "score": float(sum(t["score"] for t in tests)), "max_score": self.suite.max_score,
+                         "tests": tests, "errors": errors, "seed": self.seed,
+                         "elapsed_s": round(time.monotonic() - started, 3), **self.info})
+
+    def _kernels(self) -> None:
+        """Grade in a kernel, then in a fresh one after each death that a fresh kernel may get past."""
+        pending, skip, restarts = list(self.suite.cells), set(), 0
+        while pending:
+            death = sandbox = None  # death: (where, reason, retry), retry: a fresh kernel may help
+            try:
+                with Sandbox(self.files, limits=self.limits, hide=self.hide, confine=self.confine,
+                             byte_budget=self.budget) as sandbox:
+                    death = self._in_kernel(sandbox, pending, skip)
+            except SandboxError as exc:
+                self.errors.append(f"the kernel could not be started: {exc}")
+                self.info["grader_error"] = f"the kernel could not be started: {exc}"  # the machinery's, not a grade
+                self.not_graded(pending, f"the kernel could not be started ({exc})")
+                return
+            except KernelDied as exc:  # before the notebook ran: while installing the grader's helper
+                death = ("while starting", exc.reason, False)
+            except (RemoteError, RemoteTimeout) as exc:
+                death = ("while starting", str(exc), False)
+            if death is None:
+                return
+            restarts += 1
+            if not self._goes_on(death, sandbox, restarts, pending):
+                return
+
+    def _in_kernel(self, sandbox: Sandbox, pending: list[TestCell], skip: set[int]):
+        """Run the notebook, then the pending test cells (each leaves `pending` once graded), in `sandbox`;
+        the kernel's death as (where, reason, retry), or None."""
+        self.info["kernels"] += 1
+        self.info["sandbox"] = sandbox.protections
+        student = RemoteStudent(sandbox)
+        self.students.append(student)
+        student._ag_install()
+        errors = [] if self.ran else self.errors
+        death = _execute_cells(sandbox, self.code, skip, self.limits, errors)
         if death is None:
-            return
+            death = _redefine_helpers(sandbox, self.suite, self.limits, errors)
+        self.ran = True
+        if death is None:
+            try:
+                student._ag_ensure()
+            except KernelDied as exc:
+                # Nothing of the grader's was running: a timer or a thread of the notebook killed it,
+                # and would again in a fresh kernel.
+                death = ("after the notebook ran", exc.reason, False)
+        if self.ahead is not None:  # the tests run once the imports they need are done (no import races)
+            self.ahead.join()
+            self.ahead = None
+        while death is None and pending:
+            death = self._test(pending[0], student, sandbox)
+            pending.pop(0)
+        return death
+
+    def _test(self, cell: TestCell, student: RemoteStudent, sandbox: Sandbox):
+        """Grade one test cell; the kernel's death as (where, reason, True), or None."""
+        try:
+            self.verdicts[cell.grade_id] = _run_test_cell(cell, self.suite, student, sandbox, self.seed, self.limits)
+        except KernelDied as exc:
+            self.verdicts[cell.grade_id] = _verdict(cell, False,
+                                                    f"the kernel died while running {cell.grade_id}: {exc.reason}")
+            return (f"while running {cell.grade_id}", exc.reason, True)
+        return None
+
+    def _goes_on(self, death, sandbox: Sandbox | None, restarts: int, pending: list[TestCell]) -> bool:
+        """After the kernel's `death`: whether grading goes on in a fresh kernel; if not, the pending cells
+        are not graded."""
         where, reason, retry = death
         if sandbox is not None and sandbox.violation:  # it flooded the grader: a fresh kernel would do it again
             retry = False
-        restarts += 1
-        if retry and restarts <= limits.max_restarts:
-            errors.append(f"the kernel died {where}: {reason}; grading went on in a fresh kernel")
-            continue
-        errors.append(f"the kernel died {where}: {reason}")
+        if retry and restarts <= self.limits.max_restarts:
+            self.errors.append(f"the kernel died {where}: {reason}; grading went on in a fresh kernel")
+            return True
+        self.errors.append(f"the kernel died {where}: {reason}")
         why = f"the kernel died {where} ({reason})" + (f"; {restarts} kernels died" if retry else "")
-        for cell in pending:
-            verdicts[cell.grade_id] = _verdict(cell, False, f"not graded: {why}")
-        return
-
-
-def unsendable_text(source: str) -> str | None:
-    """Why `source` cannot be sent to a kernel, or None when it can.
-
-    Kernel messages are UTF-8; a lone surrogate (U+D800 to U+DFFF, which a notebook's JSON can hold as
-    ``"\\ud800"`` but no text encoding can) is not text. Sent anyway, jupyter_client's packer raises, or
-    (U+DC80 to U+DCFF) passes raw invalid bytes to the kernel.
-    """
-    found = _SURROGATE.search(source)
-    if found is None:
-        return None
-    line = source.count("\n", 0, found.start()) + 1
-    column = found.start() - (source.rfind("\n", 0, found.start()) + 1) + 1
-    return (f"line {line}, column {column} holds a lone surrogate (U+{ord(found.group()):04X}), which is not valid "
-            "text: delete that character (it usually comes from a bad copy and paste) and submit again")
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
+        self.not_graded(pending, why)
+        return False
 
 
 def _redefine_helpers(sandbox: Sandbox, suite: Suite, limits: Limits, errors: list[str]):
@@ -507,7 +372,7 @@ def _redefine_helpers(sandbox: Sandbox, suite: Suite, limits: Limits, errors: li
         return ("while defining the given helpers again", exc.reason, False)
     if result.status != "ok":
         errors.append(f"the locked cells' functions could not be defined again after the notebook ran: "
-                      f"{result.ename}: {_first_line(result.evalue)}")
+                      f"{result.ename}: {first_line(result.evalue)}")
     return None
 
 
@@ -536,6 +401,6 @@ def _execute_cells(sandbox: Sandbox, code: list[tuple[str, str]], skip: set[int]
         if result.status == "timeout":
             errors.append(f"{label}: interrupted after {timeout:g} s (time limit)")
         elif result.status == "error":
-            detail = _first_line(result.evalue)
+            detail = first_line(result.evalue)
             errors.append(f"{label}: {result.ename}" + (f": {detail}" if detail else ""))
     return None
