@@ -63,7 +63,10 @@ def cluster(tmp_path):
     course.mkdir()
     bin_dir = Path(sys.executable).parent
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
-           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3", "PYTHONDONTWRITEBYTECODE": "1"}
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "3", "PYTHONDONTWRITEBYTECODE": "1",
+           # The workers import this checkout's autograder, as the coordinator does (an editable install's finder
+           # may point at another tree, whose modules are not the ones the tasks name).
+           "PYTHONPATH": str(ROOT)}
     procs: dict[str, subprocess.Popen] = {}
     logs = tmp_path / "logs"
     logs.mkdir()
