@@ -216,3 +216,23 @@ def test_grader_processes_do_not_build_the_rfc3987_grammar():
              "print('grammar built' if sys.modules.get('rfc3987_syntax') else 'no grammar')\n")
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "no grammar", (done.stdout, done.stderr)
+
+
+def test_a_grading_run_without_a_kernel_reports_what_it_knows(lab):
+    """Without a kernel started, does a GradingRun say which test cells the submission lacks and which locked cells
+    it edited, score every cell 0 "not graded" with the reason, cap the errors, and clean every string?"""
+    from autograder.grading import MAX_ERRORS, GradingRun
+
+    suite = load_suite(lab, LAB)
+    run = GradingRun(suite, FAST, seed=5)
+    run.check_cells(["test_sigmoid"], ["setup"])
+    run.not_graded(suite.cells[1:], "the kernel could not be started (\x1b[31mno\x1b[0m)")
+    run.errors += [f"error {i}" for i in range(MAX_ERRORS)]
+    result = run.result(LAB, time.monotonic())
+    assert result["seed"] == 5 and result["kernels"] == 0 and result["locked_cells_edited"] == ["setup"]
+    assert "no cell with grade_id test_perceptron" in result["errors"][0]
+    assert "locked cell setup was" in result["errors"][1]
+    assert len(result["errors"]) == MAX_ERRORS + 1 and result["errors"][-1] == "... and 2 more errors"
+    assert [t["message"] for t in result["tests"]] == ["not graded",
+                                                       "not graded: the kernel could not be started (no)"]
+    assert result["score"] == 0.0 and result["max_score"] == suite.max_score
