@@ -7,7 +7,7 @@ notebook that way; a correct and a partly wrong submission (Lab 01's solution, a
 with a wrong `collapse_linear`) are saved so and graded by our grader (`grade_notebook`) and by
 stock nbgrader: every test cell must score what the unsaved notebooks score. Those scores are
 known without grading again (that would double this module's time): the solution scores full
-marks (tests/autograder/test_grade.py, test_nbgrader_smoke.py) and the wrong function loses exactly
+marks (tests/autograder/test_grading.py, test_nbgrader_smoke.py) and the wrong function loses exactly
 its cell's points (test_nbgrader_smoke.py, tests/mutations/lab01_perceptron.py).
 """
 from __future__ import annotations
