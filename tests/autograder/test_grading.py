@@ -203,6 +203,24 @@ def test_what_the_hidden_tests_import_is_known_before_they_run():
     assert _import_ahead(("json", "numpy")) is None  # nothing left to import: no thread
 
 
+def test_torch_dynamo_is_imported_ahead_with_torch(monkeypatch):
+    """With torch among the tests' imports, is torch._dynamo imported ahead too (a first optimizer step would
+    otherwise import it during a test, seconds on the grading path), right after torch and before TensorFlow, as
+    in the kernel's template?"""
+    import sys
+
+    import course_utils.devices
+    from autograder import grading
+
+    imported = []
+    monkeypatch.setattr(grading.importlib, "import_module", imported.append)
+    monkeypatch.setattr(course_utils.devices, "import_tensorflow", lambda: imported.append("tensorflow"))
+    for name in ("torch", "torch._dynamo", "tensorflow"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if not imported yet
+    grading._import_ahead(("numpy", "tensorflow", "torch")).join(timeout=30)
+    assert imported == ["torch", "torch._dynamo", "tensorflow"]
+
+
 def test_grader_processes_do_not_build_the_rfc3987_grammar():
     """Do the grader's processes (the command line, the batch's coordinator and workers) start without jsonschema's
     optional RFC 3987 grammar (about 1.5 s of start-up), while nbformat still reads and validates notebooks?"""
