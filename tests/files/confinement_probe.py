@@ -1,6 +1,6 @@
 """Attack the grader from a confined kernel, as whoever runs this script; print one JSON object of outcomes.
 
-Run by tests/autograder/test_confinement.py as root and as an unprivileged uid. The grader (this process)
+Run by tests/autograder/sandbox/test_confinement.py as root and as an unprivileged uid. The grader (this process)
 sits in the repository root, so /proc/<grader pid>/cwd would lead to solutions/. Each attack reports
 what it got; the test requires every one to have failed, and the grader to be alive afterwards.
 Then it grades the fixture lab's solution end to end, to show the confined path grades.
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from autograder.sandbox import Sandbox, confinement_mode  # noqa: E402
-from tests.autograder.test_confinement import CHANNEL_READ, CHANNEL_WRITE, NESTED, value  # noqa: E402
+from tests.autograder.sandbox.test_confinement import CHANNEL_READ, CHANNEL_WRITE, NESTED, value  # noqa: E402
 
 ATTACKS = r'''
 import glob, os, signal

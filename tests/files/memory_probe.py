@@ -1,6 +1,6 @@
 """Hold memory in several processes of confined kernels, as whoever runs this script; print one JSON list.
 
-Run by tests/autograder/test_memory.py as root and as an unprivileged uid. For each case, a fresh kernel
+Run by tests/autograder/sandbox/test_memory.py as root and as an unprivileged uid. For each case, a fresh kernel
 forks `children` processes, each of which writes `each_mb` MB in 16 MB pieces as fast as it can and then
 waits `hold_s` seconds; the kernel waits for them. Meanwhile this process samples, every 10 ms, the memory
 the kernel's processes hold beyond what the fresh kernel held: for each process, its resident anonymous
@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from autograder import sandbox as sandbox_module  # noqa: E402
 from autograder.sandbox import KernelDied, Limits, Sandbox, confinement_mode  # noqa: E402
+from autograder.sandbox import client as sandbox_module  # noqa: E402
 
 HOG = '''
 import os, time

@@ -9,7 +9,6 @@ grader's code and signalling the grader.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import json
 import os
@@ -26,6 +25,7 @@ import pytest
 from autograder import sandbox as sandbox_module
 from autograder.cli import main
 from autograder.sandbox import ROOT, Limits, Sandbox, confinement_available, remove_tree, sweep
+from autograder.sandbox import policy as sandbox_policy
 
 CONFINED, WHY = confinement_available()
 needs_confinement = pytest.mark.skipif(not CONFINED, reason=f"no confinement here: {WHY}")
@@ -443,7 +443,7 @@ def test_sandbox_suite_passes_with_the_grader_as_an_unprivileged_user():
     with the grader running as uid 4242, in a user namespace?"""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin:/usr/sbin:/sbin", "HOME": "/tmp", "LANG": "C.UTF-8",
            "PYTHONDONTWRITEBYTECODE": "1"}
-    argv = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "grading" / "test_sandbox.py"), "-q",
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "autograder" / "sandbox" / "test_client.py"), "-q",
             "-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", str(ROOT)]
     done = subprocess.run(_as_user_command(TEST_UID, argv), capture_output=True, text=True, timeout=600, env=env,
                           cwd=str(ROOT))
@@ -461,7 +461,7 @@ def test_a_course_checked_out_under_tmp_is_visible_read_only_over_the_private_tm
     (course / "data").mkdir()
     (tmp_path / "beside.txt").write_text("not for the kernel")
     assert str(course).startswith("/tmp/")
-    monkeypatch.setattr(sandbox_module, "ROOT", course)
+    monkeypatch.setattr(sandbox_policy, "ROOT", course)
     with Sandbox({}) as box:
         got = value(box, HELPERS + (
             f"out = (open({str(course / 'course_utils' / 'marker.txt')!r}).read(), "

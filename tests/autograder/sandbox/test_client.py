@@ -263,7 +263,7 @@ def test_a_template_that_died_is_started_again():
     import os
     import signal
 
-    from autograder import sandbox as module
+    from autograder.sandbox import template as module
 
     with Sandbox({}) as box:
         assert evaluate(box, "1 + 1") == "2"
@@ -301,7 +301,7 @@ def test_a_template_that_dies_just_before_it_forks_is_replaced_at_once(monkeypat
     import os
     import signal
 
-    from autograder import sandbox as module
+    from autograder.sandbox import client as module
 
     with Sandbox({}) as box:  # a live template to pick
         assert evaluate(box, "1 + 1") == "2"

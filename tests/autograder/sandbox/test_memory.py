@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, confinement_available
-from tests.autograder.test_confinement import TEST_UID, _as_user_command
+from tests.autograder.sandbox.test_confinement import TEST_UID, _as_user_command
 
 CONFINED, WHY = confinement_available()
 needs_confinement = pytest.mark.skipif(not CONFINED, reason=f"no confinement here: {WHY}")
@@ -88,7 +88,7 @@ def test_the_watched_tree_is_the_same_without_the_children_file(monkeypatch):
     import subprocess
     import time
 
-    from autograder import sandbox as sandbox_module
+    from autograder.sandbox import memory as sandbox_module
 
     proc = subprocess.Popen(["bash", "-c", "sleep 30 & (sleep 30 & wait) & wait"])
     try:
