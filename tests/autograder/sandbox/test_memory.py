@@ -101,3 +101,39 @@ def test_the_watched_tree_is_the_same_without_the_children_file(monkeypatch):
         proc.kill()
         proc.wait()
     assert len(with_file) == 4 and without == with_file, (with_file, without)  # bash, sleep, subshell, its sleep
+
+
+@pytest.fixture
+def holder():
+    """A process holding 64 MB of its own, with one child holding nothing much (both asleep)."""
+    code = ("import subprocess, sys, time\nx = bytearray(64 << 20)\nfor i in range(0, len(x), 4096):\n    x[i] = 1\n"
+            "c = subprocess.Popen(['sleep', '60'])\nprint(c.pid, flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(proc.stdout.readline())
+    yield proc.pid, child
+    os.kill(child, 9)
+    proc.kill()
+    proc.wait()
+
+
+def test_the_tree_helpers_count_what_a_process_holds(holder):
+    """Does the tree hold the process and its child (at most `most` of them), the resident count what it wrote,
+    the proportional count no more than the resident one, and a process that is gone nothing?"""
+    from autograder.sandbox import memory
+
+    pid, child = holder
+    assert sorted(memory._tree(pid)) == sorted([pid, child]) and memory._tree(pid, most=1) == [pid]
+    resident, proportional = memory._resident_kb(pid), memory._proportional_kb(pid)
+    assert resident >= 64 << 10 and 0 < proportional <= resident + 1024, (resident, proportional)
+    assert memory._resident_kb(1 << 30) == 0 and memory._proportional_kb(1 << 30) == 0
+
+
+def test_the_proportional_sum_stops_past_the_limit(monkeypatch):
+    """Does `held_kb` count beyond the baseline and stop walking page tables as soon as the limit is passed?"""
+    from autograder.sandbox import memory
+
+    walked = []
+    monkeypatch.setattr(memory, "_proportional_kb", lambda pid: walked.append(pid) or 100)
+    assert memory.held_kb([1, 2, 3, 4], baseline_kb=50, limit_kb=120) == 150 and walked == [1, 2]
+    walked.clear()
+    assert memory.held_kb([1, 2], baseline_kb=50, limit_kb=1000) == 150 and walked == [1, 2]

@@ -1,0 +1,1 @@
+"""Tests of autograder.sandbox._child."""
