@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from autograder.autograded import clean
 from autograder.course import check_labs, open_course, source_labs
-from autograder.gradebook import CourseError, _atomic_write, clean
+from autograder.gradebook import CourseError, _atomic_write
 
 MAX_FILE_MB = 256  # the largest file read from a download (a notebook over the grader's limit is still collected)
 MAX_MEMBERS = 100_000  # more entries than this: not an LMS download

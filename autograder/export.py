@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import cells as nbcells
 from autograder.course import open_course, require_gradebook
 from autograder.gradebook import Course, CourseError
 
@@ -82,8 +83,7 @@ def _source_order(course: Course, lab: str) -> list[str]:
     """grade_ids in the order of the source notebook's cells ([] when it cannot be read)."""
     try:
         nb = json.loads(course.source(lab).read_text(encoding="utf-8"))
-        metas = [c.get("metadata", {}).get("nbgrader") for c in nb.get("cells", [])]
-        return [m["grade_id"] for m in metas if isinstance(m, dict) and m.get("grade_id")]
+        return [grade_id for grade_id in map(nbcells.grade_id, nb.get("cells", [])) if grade_id]
     except Exception:  # noqa: BLE001 - order is cosmetic
         return []
 

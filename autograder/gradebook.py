@@ -16,6 +16,9 @@ three differences:
   its autograded notebook, written atomically after the commit, names the
   sha256 of the submitted file it was graded from. A run killed between the
   two is graded again and updates the same rows in place.
+
+The autograded notebook itself is built in autograder.autograded, its summary cell and verdicts in
+autograder.feedback, the nbgrader metadata of cells read through autograder.cells.
 """
 from __future__ import annotations
 
@@ -23,24 +26,27 @@ import copy
 import dataclasses
 import datetime
 import hashlib
-import html
 import os
-import re
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_output, new_raw_cell
 from traitlets.config import Config
 
-from autograder import markup
+from autograder import cells
+from autograder.autograded import (MARKER, autograded_notebook, clean, clean_notebook, load_notebook_for_feedback,
+                                   read_marker)
+from autograder.feedback import markdown_text, summary_markdown
 
-MARKER = "autograder"  # key of the autograded notebook's metadata that marks a finished grade
-MAX_READ_BYTES = 20 * 1024 * 1024  # larger submissions are graded, but not copied into feedback
-MAX_MESSAGE_CHARS = 2000
-_CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# names other modules import from here: the autograded notebook and its feedback live in autograder.autograded and
+# autograder.feedback
+__all__ = ["MARKER", "Course", "CourseError", "Graded", "alembic_on_path", "autograded_notebook", "clean",
+           "clean_notebook", "completed", "ensure_assignment", "file_sha256", "graded_tests", "load_course",
+           "markdown_text", "record", "release_notebook", "scores", "summary_markdown"]
+_marker = read_marker  # autograder.batch's name for it
+FILE_MODE = 0o644  # of the files written for nbgrader (rw-r--r--: its feedback and export read them)
 
 
 class CourseError(ValueError):
@@ -154,20 +160,9 @@ def release_notebook(course: Course, lab: str) -> nbformat.NotebookNode:
     return nb
 
 
-def _nbgrader_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return meta if isinstance(meta, dict) else {}
-
-
-def _grade_id(cell) -> str | None:
-    grade_id = _nbgrader_meta(cell).get("grade_id")
-    return grade_id if isinstance(grade_id, str) else None
-
-
 def graded_tests(release: nbformat.NotebookNode) -> dict[str, float]:
     """{grade_id: points} of the autograded test cells (grade cells that are not answers)."""
-    return {m["grade_id"]: float(m.get("points", 0)) for m in map(_nbgrader_meta, release.cells)
-            if m.get("grade") and not m.get("solution") and m.get("grade_id")}
+    return cells.graded_tests(release.cells)
 
 
 def ensure_assignment(course: Course, lab: str, release: nbformat.NotebookNode) -> None:
@@ -190,8 +185,7 @@ def ensure_assignment(course: Course, lab: str, release: nbformat.NotebookNode) 
         _generate_assignment(course, lab)
         with course.gradebook() as gb:
             recorded = {c.name: float(c.max_score) for c in gb.find_notebook(lab, lab).grade_cells}
-    expected = {_grade_id(c): float(_nbgrader_meta(c).get("points", 0)) for c in release.cells
-                if _nbgrader_meta(c).get("grade") and _grade_id(c)}
+    expected = cells.graded_cells(release.cells)
     if recorded != expected:
         raise CourseError(
             f"the gradebook's graded cells of {lab} ({_describe(recorded)}) differ from "
@@ -199,8 +193,8 @@ def ensure_assignment(course: Course, lab: str, release: nbformat.NotebookNode) 
             "in the course directory to record the current source")
 
 
-def _describe(cells: dict[str, float]) -> str:
-    return ", ".join(f"{name}: {points:g}" for name, points in sorted(cells.items())) or "none"
+def _describe(points_of: dict[str, float]) -> str:
+    return ", ".join(f"{name}: {points:g}" for name, points in sorted(points_of.items())) or "none"
 
 
 def _generate_assignment(course: Course, lab: str) -> None:
@@ -241,17 +235,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_submission(path: Path) -> nbformat.NotebookNode | None:
-    """The submitted notebook, or None when it is unreadable or too large to copy into feedback."""
-    try:
-        if path.stat().st_size > MAX_READ_BYTES:
-            return None
-        nb = nbformat.read(path, as_version=4)
-        return nb if isinstance(nb.get("cells"), list) else None
-    except Exception:  # invalid JSON, nbformat 3 edge cases, deep nesting: graded from the release cells
-        return None
-
-
 def completed(course: Course, lab: str, tests: dict[str, float], students: list[str]) -> set[str]:
     """The students whose current submission already has a complete grade record.
 
@@ -263,7 +246,7 @@ def completed(course: Course, lab: str, tests: dict[str, float], students: list[
     done = set()
     with course.gradebook() as gb:
         for student in students:
-            marker = _marker(course.autograded(student, lab))
+            marker = read_marker(course.autograded(student, lab))
             if not marker:
                 continue
             try:
@@ -278,14 +261,6 @@ def completed(course: Course, lab: str, tests: dict[str, float], students: list[
             if set(tests) <= scored and marker.get("submission_sha256") == current:
                 done.add(student)
     return done
-
-
-def _marker(path: Path) -> dict:
-    try:
-        marker = nbformat.read(path, as_version=4).metadata.get(MARKER, {})
-    except Exception:
-        return {}
-    return marker if isinstance(marker, dict) else {}
 
 
 def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookNode) -> None:
@@ -305,7 +280,7 @@ def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookN
                           "valid UTF-8, which nbgrader's gradebook cannot store: rename the folder under submitted/ "
                           "(e.g. to plain ASCII) and run again")
     graded = dataclasses.replace(graded, result=clean(graded.result), failed=clean(graded.failed))
-    submitted = clean_notebook(read_submission(course.submitted(graded.student, lab)))
+    submitted = clean_notebook(load_notebook_for_feedback(course.submitted(graded.student, lab)))
     autograded = autograded_notebook(release, submitted, graded)
     notebook = nbformat.writes(autograded).encode("utf-8")
     folder = course.autograded(graded.student, lab).parent
@@ -359,48 +334,6 @@ def _withdraw(course: Course, lab: str, student: str) -> None:
         pass
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
-_UNPRINTABLE_SOURCE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def clean(value, limit: int = 20_000):
-    """`value` with every string valid UTF-8 (lone surrogates replaced), without control characters, bounded."""
-    if isinstance(value, str):
-        text = value.encode("utf-8", "replace").decode("utf-8")
-        return _UNPRINTABLE.sub("?", text)[:limit]
-    if isinstance(value, dict):
-        return {clean(k, 200) if isinstance(k, str) else k: clean(v, limit) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v, limit) for v in value]
-    return value
-
-
-def clean_source(text: str) -> str:
-    """A cell's source made storable: lone surrogates and control characters (but tabs and line ends) and
-    bidirectional overrides become U+FFFD; nothing is cut (the cell is the student's work)."""
-    return _UNPRINTABLE_SOURCE.sub("\ufffd", text)
-
-
-def clean_notebook(nb: nbformat.NotebookNode | None) -> nbformat.NotebookNode | None:
-    """A copy of a submitted notebook whose cells can be written whatever they held: sources cleaned
-    (`clean_source`), every other string of a cell (type, id, metadata, outputs) cleaned (`clean`)."""
-    if nb is None:
-        return None
-    cells = []
-    for cell in nb.get("cells", []):
-        if not isinstance(cell, dict):
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(s for s in source if isinstance(s, str))
-        fresh = clean({k: v for k, v in cell.items() if k != "source"}, MAX_READ_BYTES)
-        fresh["source"] = clean_source(source) if isinstance(source, str) else ""
-        cells.append(fresh)
-    out = nbformat.from_dict({k: clean(v) for k, v in nb.items() if k != "cells"})
-    out.cells = [nbformat.from_dict(c) for c in cells]
-    return out
-
-
 def _stage(path: Path, data: bytes) -> str:
     """Write `data` to a fsynced temporary file beside `path`; return its name (os.replace it onto `path`)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -409,7 +342,7 @@ def _stage(path: Path, data: bytes) -> str:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, FILE_MODE)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -428,63 +361,24 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _commit(gb, lab: str, graded: Graded, autograded: nbformat.NotebookNode, config: Config | None = None) -> None:
     """Create or update the student, the submission, its grades, comments and late penalty; commit once."""
-    from nbgrader import utils
-    from nbgrader.api import Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook
     from nbgrader.preprocessors import AssignLatePenalties
 
     db = gb.db
     scores = {t["grade_id"]: t for t in graded.result.get("tests", [])}
-    cells = {}
+    answers = {}
     for cell in autograded.cells:
-        grade_id = _grade_id(cell)
+        grade_id = cells.grade_id(cell)
         if grade_id:
-            cells[grade_id] = cell
+            answers[grade_id] = cell
     try:
         with db.no_autoflush:  # build the whole record, then flush and commit it at once
             assignment = gb.find_assignment(lab)
-            student = db.get(Student, graded.student)
-            if student is None:
-                student = Student(id=graded.student)
-                db.add(student)
-            submission = db.query(SubmittedAssignment).filter_by(assignment=assignment, student=student).one_or_none()
-            if submission is None:
-                submission = SubmittedAssignment(assignment=assignment, student=student)
-                db.add(submission)
-            if graded.timestamp is not None:
-                submission.timestamp = graded.timestamp
+            submission = _submission_row(db, assignment, graded)
             for notebook in assignment.notebooks:
-                snb = next((n for n in submission.notebooks if n.notebook_id == notebook.id), None)
-                if snb is None:
-                    snb = SubmittedNotebook(notebook=notebook, assignment=submission)
-                    db.add(snb)
-                grades = {g.cell_id: g for g in snb.grades}
-                comments = {c.cell_id: c for c in snb.comments}
-                for cell in [*notebook.grade_cells, *notebook.task_cells]:
-                    if cell.id not in grades:
-                        grades[cell.id] = Grade(cell_id=cell.id, notebook=snb)
-                        db.add(grades[cell.id])
-                for cell in [*notebook.solution_cells, *notebook.task_cells]:
-                    if cell.id not in comments:
-                        comments[cell.id] = Comment(cell_id=cell.id, notebook=snb)
-                        db.add(comments[cell.id])
+                snb, grades, comments = _notebook_rows(db, notebook, submission)
                 if notebook.name != lab:
                     continue
-                solutions = {c.name for c in notebook.solution_cells}
-                for cell in notebook.grade_cells:
-                    grade = grades[cell.id]
-                    if cell.name in solutions:  # a manually graded answer: nbgrader's determine_grade rule
-                        answer = cells.get(cell.name)
-                        grade.auto_score = 0.0 if answer is None else utils.determine_grade(answer)[0]
-                    else:
-                        test = scores.get(cell.name)
-                        score = float(test["score"]) if test else 0.0
-                        grade.auto_score = min(max(score, 0.0), float(cell.max_score))
-                    grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-                for cell in [*notebook.solution_cells, *notebook.task_cells]:
-                    answer = cells.get(cell.name)
-                    unchanged = answer is None or (
-                        _nbgrader_meta(answer).get("checksum") == utils.compute_checksum(answer) and not utils.is_task(answer))
-                    comments[cell.id].auto_comment = "No response." if unchanged else None
+                _score_cells(notebook, grades, comments, scores, answers)
                 lab_notebook = snb
             db.flush()
             db.expire(lab_notebook, ["score"])  # a SQL expression over the grades just written
@@ -493,6 +387,67 @@ def _commit(gb, lab: str, graded: Graded, autograded: nbformat.NotebookNode, con
     except BaseException:
         db.rollback()
         raise
+
+
+def _submission_row(db, assignment, graded: Graded):
+    """The student's SubmittedAssignment of `assignment` (the student and the row created when new), stamped."""
+    from nbgrader.api import Student, SubmittedAssignment
+
+    student = db.get(Student, graded.student)
+    if student is None:
+        student = Student(id=graded.student)
+        db.add(student)
+    submission = db.query(SubmittedAssignment).filter_by(assignment=assignment, student=student).one_or_none()
+    if submission is None:
+        submission = SubmittedAssignment(assignment=assignment, student=student)
+        db.add(submission)
+    if graded.timestamp is not None:
+        submission.timestamp = graded.timestamp
+    return submission
+
+
+def _notebook_rows(db, notebook, submission) -> tuple:
+    """The SubmittedNotebook of `notebook` and its {cell id: Grade} and {cell id: Comment}, missing rows created."""
+    from nbgrader.api import Comment, Grade, SubmittedNotebook
+
+    snb = next((n for n in submission.notebooks if n.notebook_id == notebook.id), None)
+    if snb is None:
+        snb = SubmittedNotebook(notebook=notebook, assignment=submission)
+        db.add(snb)
+    grades = {g.cell_id: g for g in snb.grades}
+    comments = {c.cell_id: c for c in snb.comments}
+    for cell in [*notebook.grade_cells, *notebook.task_cells]:
+        if cell.id not in grades:
+            grades[cell.id] = Grade(cell_id=cell.id, notebook=snb)
+            db.add(grades[cell.id])
+    for cell in [*notebook.solution_cells, *notebook.task_cells]:
+        if cell.id not in comments:
+            comments[cell.id] = Comment(cell_id=cell.id, notebook=snb)
+            db.add(comments[cell.id])
+    return snb, grades, comments
+
+
+def _score_cells(notebook, grades: dict, comments: dict, scores: dict, answers: dict) -> None:
+    """Each grade cell's auto_score (a test's from `scores`, an answer's by nbgrader's determine_grade) and each
+    answer's auto_comment ("No response." when left as released), as nbgrader's autograde sets them."""
+    from nbgrader import utils
+
+    solutions = {c.name for c in notebook.solution_cells}
+    for cell in notebook.grade_cells:
+        grade = grades[cell.id]
+        if cell.name in solutions:  # a manually graded answer: nbgrader's determine_grade rule
+            answer = answers.get(cell.name)
+            grade.auto_score = 0.0 if answer is None else utils.determine_grade(answer)[0]
+        else:
+            test = scores.get(cell.name)
+            score = float(test["score"]) if test else 0.0
+            grade.auto_score = min(max(score, 0.0), float(cell.max_score))
+        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+    for cell in [*notebook.solution_cells, *notebook.task_cells]:
+        answer = answers.get(cell.name)
+        unchanged = answer is None or (
+            cells.nbgrader(answer).get("checksum") == utils.compute_checksum(answer) and not utils.is_task(answer))
+        comments[cell.id].auto_comment = "No response." if unchanged else None
 
 
 def _late_penalty(snb, submission, assigner) -> None:
@@ -505,171 +460,6 @@ def _late_penalty(snb, submission, assigner) -> None:
                                                                submission.total_seconds_late)
         if penalty is not None:
             snb.late_submission_penalty = min(max(float(penalty), 0.0), score)
-
-
-# ---------------------------------------------------------------- the autograded notebook
-
-def _fresh_cell(cell_type: str, source: str, nbgrader: dict | None):
-    make = {"code": new_code_cell, "markdown": new_markdown_cell}.get(cell_type, new_raw_cell)
-    cell = make(source=source)
-    if nbgrader:
-        cell.metadata["nbgrader"] = copy.deepcopy(nbgrader)
-    return cell
-
-
-def _source_text(cell) -> str:
-    source = cell.get("source", "")
-    if isinstance(source, list):
-        source = "".join(s for s in source if isinstance(s, str))
-    return source if isinstance(source, str) else ""
-
-
-def autograded_notebook(release: nbformat.NotebookNode, submitted: nbformat.NotebookNode | None,
-                        graded: Graded) -> nbformat.NotebookNode:
-    """The submission as nbgrader's feedback should show it.
-
-    Locked cells (tests, instructions) come from the release, hidden tests
-    excluded; answers come from the student with the release's metadata; a
-    cell whose grade_id the release does not know, or that repeats one, loses
-    its nbgrader metadata (the last repeat counts, as in nbgrader); deleted
-    graded cells are put back after their predecessor. Student outputs are
-    dropped; each test cell gets its verdict as output, and a summary cell
-    opens the notebook. Without a readable submission, the release is shown.
-    """
-    reference = {}
-    for cell in release.cells:
-        if _grade_id(cell):
-            reference[_grade_id(cell)] = cell
-
-    cells = []
-    if submitted is None:
-        cells = [_fresh_cell(c.cell_type, _source_text(c), _nbgrader_meta(c)) for c in release.cells]
-    else:
-        last = {}
-        for index, cell in enumerate(submitted.cells):
-            if isinstance(cell, dict) and _grade_id(cell) in reference:
-                last[_grade_id(cell)] = index
-        for index, cell in enumerate(submitted.cells):
-            if not isinstance(cell, dict):
-                continue
-            grade_id = _grade_id(cell)
-            ref = reference.get(grade_id) if last.get(grade_id) == index else None
-            if ref is None:
-                cell_type = cell.get("cell_type") if cell.get("cell_type") in ("code", "markdown") else "raw"
-                cells.append(_fresh_cell(cell_type, _source_text(cell), None))
-            elif _nbgrader_meta(ref).get("locked"):
-                cells.append(_fresh_cell(ref.cell_type, ref.source, _nbgrader_meta(ref)))
-            else:
-                cells.append(_fresh_cell(ref.cell_type, _source_text(cell), _nbgrader_meta(ref)))
-        _restore_missing(cells, release)
-
-    tests = {t.get("grade_id"): t for t in graded.result.get("tests", []) if isinstance(t, dict)}
-    for cell in cells:
-        test = tests.get(_grade_id(cell))
-        if cell.cell_type == "code" and test is not None and _nbgrader_meta(cell).get("grade"):
-            cell.outputs = [new_output("stream", name="stdout", text=_verdict(test))]
-    flagged = {f.get("grade_id"): f for f in graded.result.get("flags") or [] if isinstance(f, dict)}
-    for cell in cells:  # the cell a submission retyped or deleted says so where it stands (shown from the release)
-        flag = flagged.get(_grade_id(cell))
-        if flag is not None and cell.cell_type == "code":
-            note = f"[autograder] {_flag_message(flag)}\n"
-            cell.outputs = [new_output("stream", name="stdout", text=note), *cell.get("outputs", [])]
-
-    nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(release.metadata))
-    nb.metadata[MARKER] = {
-        "submission_sha256": graded.sha256,
-        "score": float(graded.result.get("score", 0.0)),
-        "max_score": float(graded.result.get("max_score", 0.0)),
-        "seed": graded.seed,
-        "seconds": None if graded.seconds is None else round(graded.seconds, 3),
-        "flags": [f for f in graded.result.get("flags") or [] if isinstance(f, dict)],  # cells deleted or retyped
-        "graded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    nb.cells = [new_markdown_cell(summary_markdown(graded))] + cells
-    markup.clean_notebook(nb)  # student Markdown and outputs made safe for the instructor's browser; never signed
-    seen = set()
-    for cell in nb.cells:
-        cell_id = cell.get("id")
-        if not isinstance(cell_id, str) or not _CELL_ID.match(cell_id) or cell_id in seen:
-            cell.id = nbformat.v4.nbbase.random_cell_id()
-        seen.add(cell.id)
-    nbformat.validate(nb)
-    return nb
-
-
-def _restore_missing(cells: list, release: nbformat.NotebookNode) -> None:
-    """Put back graded and locked cells the student deleted, after the release cell that precedes them."""
-    present = {_grade_id(c) for c in cells if _grade_id(c)}
-    previous = None
-    for ref in release.cells:
-        grade_id = _grade_id(ref)
-        if not grade_id:
-            continue
-        meta = _nbgrader_meta(ref)
-        if grade_id not in present and (meta.get("grade") or meta.get("locked") or meta.get("task")):
-            at = next((i + 1 for i, c in enumerate(cells) if previous and _grade_id(c) == previous), len(cells))
-            cells.insert(at, _fresh_cell(ref.cell_type, ref.source, meta))
-            present.add(grade_id)
-        previous = grade_id
-
-
-def _verdict(test: dict) -> str:
-    status = "PASSED" if test.get("passed") else "FAILED"
-    line = f"[autograder] {status} {test.get('grade_id')}: {float(test.get('score', 0)):g} / {float(test.get('max_score', 0)):g} points"
-    message = str(test.get("message") or "").strip()
-    if len(message) > MAX_MESSAGE_CHARS:
-        message = message[:MAX_MESSAGE_CHARS] + " [...]"
-    return line + ("\n" + message if message else "") + "\n"
-
-
-_MARKDOWN_SPECIAL = frozenset("!#$&()*<>[\\]^_`{|}~")  # what can start markup mid-line (tags, links, emphasis, code)
-MAX_TABLE_MESSAGE = 300  # characters of a failure message in the summary table (the test cell's output has it all)
-
-
-def markdown_text(text, limit: int = MAX_TABLE_MESSAGE) -> str:
-    """Student text made inert inside Markdown, on one line: every character that can start markup mid-line written
-    as a numeric HTML entity (so no tag, link, image, emphasis, table bar, math or code span can start), whitespace
-    runs collapsed."""
-    text = " ".join(str(text).split())
-    cut = len(text) > limit
-    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SPECIAL else c for c in text[:limit]) + (" [...]" if cut else "")
-
-
-def _flag_message(flag) -> str:
-    if isinstance(flag, dict):
-        return str(flag.get("message") or f"cell {flag.get('grade_id')}: {flag.get('problem')}")
-    return str(flag)
-
-
-def summary_markdown(graded: Graded) -> str:
-    """The opening cell of the autograded notebook, readable in ten seconds: the total; the graded cells the
-    submission deleted or retyped and the locked cells it edited; one row per test with every failed test's message
-    beside its verdict; then the problems met while grading. Everything from the submission is made inert
-    (`markdown_text`, or HTML-escaped inside <pre>)."""
-    result = graded.result
-    lines = [f"## Autograded tests: {float(result.get('score', 0)):g} / {float(result.get('max_score', 0)):g} points",
-             ""]
-    changed = [_flag_message(f) for f in result.get("flags") or [] if f]
-    edited = [g for g in result.get("locked_cells_edited") or [] if isinstance(g, str)]
-    changed += [f"locked cell `{g}` was edited or removed: it was graded with the release's version" for g in edited]
-    if changed:
-        lines += ["**Cells you changed that the grader needs as released** (fix these first):", ""]
-        lines += [f"- {markdown_text(text, MAX_MESSAGE_CHARS)}" for text in changed]
-        lines.append("")
-    lines += ["| test | points | result | why it failed |", "|---|---|---|---|"]
-    for test in result.get("tests", []):
-        passed = bool(test.get("passed"))
-        why = "" if passed else markdown_text(test.get("message") or "(no message)")
-        lines.append(f"| {markdown_text(test.get('grade_id'), 100)} | "
-                     f"{float(test.get('score', 0)):g} / {float(test.get('max_score', 0)):g} | "
-                     f"{'passed' if passed else '**failed**'} | {why} |")
-    problems = [*([graded.failed] if graded.failed else []), *map(str, result.get("errors", []))]
-    if problems:
-        text = "\n".join(p[:MAX_MESSAGE_CHARS] for p in problems)
-        lines += ["", "Problems while grading:", "", f"<pre>{html.escape(text)}</pre>"]
-    lines += ["", "Each test cell below shows its verdict as output. The public checks in the notebook are not the "
-              "whole grade: hidden tests also ran, outside your notebook."]
-    return "\n".join(lines)
 
 
 def scores(course: Course, lab: str, students: list[str]) -> dict[str, tuple[float, float]]:

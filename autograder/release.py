@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import cells
 from course_utils import selfcheck
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +124,7 @@ def find_labs(names: list[str] | None = None, root: Path = ROOT) -> list[Lab]:
 
 
 def _cell_label(index: int, cell) -> str:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    grade_id = cells.nbgrader(cell).get("grade_id")
     return f"cell {index}" + (f" (grade_id '{grade_id}')" if grade_id else "")
 
 
@@ -159,25 +160,25 @@ def validate(path: Path) -> nbformat.NotebookNode:
     tags_found = set()
     for index, cell in enumerate(nb.cells):
         where = f"{path}, {_cell_label(index, cell)}"
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = cells.nbgrader(cell)
         tags_found.update(cell.get("metadata", {}).get("tags", []))
         source = cell.get("source", "")
         problems += _check_regions(where, source)
-        if "### BEGIN SOLUTION" in source and not meta.get("solution"):
+        if "### BEGIN SOLUTION" in source and not cells.is_solution_cell(cell):
             problems.append(f"{where}: has a solution region but is not a solution cell; "
                             "set metadata nbgrader.solution = true (Create Assignment toolbar: 'Autograded answer')")
-        if "### BEGIN HIDDEN TESTS" in source and not meta.get("grade"):
+        if "### BEGIN HIDDEN TESTS" in source and not cells.is_grade_cell(cell):
             problems.append(f"{where}: has hidden tests but is not a graded test cell; set nbgrader.grade = true")
         if not meta:
             continue
         grade_id = meta.get("grade_id")
-        if (meta.get("grade") or meta.get("solution") or meta.get("locked")) and not grade_id:
+        if (cells.is_grade_cell(cell) or cells.is_solution_cell(cell) or cells.is_locked(cell)) and not grade_id:
             problems.append(f"{where}: nbgrader cell without a grade_id; give it a unique grade_id")
         if grade_id:
             if grade_id in seen:
                 problems.append(f"{where}: duplicate grade_id '{grade_id}' (also cell {seen[grade_id]}); grade_ids must be unique")
             seen.setdefault(grade_id, index)
-        if meta.get("grade"):
+        if cells.is_grade_cell(cell):
             points = meta.get("points")
             if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
                 problems.append(f"{where}: graded cell without points (got {points!r}); set nbgrader.points to a number >= 0")

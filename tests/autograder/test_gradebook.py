@@ -1,117 +1,18 @@
-"""autograder.gradebook: the gradebook rows and autograded notebooks that nbgrader's feedback and export read."""
+"""autograder.gradebook: the gradebook rows that nbgrader's feedback and export read."""
 from __future__ import annotations
 
-import copy
 import csv
-import hashlib
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import gradebook
-from autograder.gradebook import CourseError, Graded
-from tests.conftest import ROOT
-
-LAB = "toy"
-HIDDEN = "SECRET_HIDDEN_CHECK_7391"  # appears only inside the hidden-test regions of the source
-TESTS = {"test_add": 2.0, "test_mul": 3.0}
-
-
-def _meta(grade_id, *, grade=False, solution=False, locked=False, points=0):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution}
-    if grade:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
-def toy_source() -> nbformat.NotebookNode:
-    """A two-exercise lab in nbgrader's source format, with hidden tests and one manually graded answer."""
-    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nb.cells = [
-        new_markdown_cell("# Toy lab", metadata=_meta("intro", locked=True)),
-        new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
-                      metadata=_meta("add", solution=True)),
-        new_code_cell(f"assert add(1, 2) == 3\n### BEGIN HIDDEN TESTS\nassert add({HIDDEN}, 0) == 1\n### END HIDDEN TESTS",
-                      metadata=_meta("test_add", grade=True, locked=True, points=2)),
-        new_code_cell("def mul(a, b):\n    ### BEGIN SOLUTION\n    return a * b\n    ### END SOLUTION",
-                      metadata=_meta("mul", solution=True)),
-        new_code_cell(f"assert mul(2, 3) == 6\n### BEGIN HIDDEN TESTS\nassert mul({HIDDEN}, 1) == 1\n### END HIDDEN TESTS",
-                      metadata=_meta("test_mul", grade=True, locked=True, points=3)),
-        new_markdown_cell("Why?\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
-                          metadata=_meta("explain", grade=True, solution=True, points=1)),
-    ]
-    return nb
-
-
-def solved(marker: str = "") -> nbformat.NotebookNode:
-    """The solution as a student would submit it, with `marker` appended to the add cell (read by fake graders)."""
-    nb = toy_source()
-    for cell in nb.cells:  # a real submission carries the released test cells, not the hidden ones
-        if "BEGIN HIDDEN TESTS" in cell.source:
-            cell.source = cell.source.split("\n### BEGIN HIDDEN TESTS")[0]
-    nb.cells[1].source += f"\n# {marker}" if marker else ""
-    return nb
-
-
-def make_course(root: Path, submissions: dict[str, nbformat.NotebookNode | str]) -> Path:
-    """A course directory with this repository's nbgrader config, the toy lab and the given submissions."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
-    (root / "solutions" / LAB).mkdir(parents=True)
-    nbformat.write(toy_source(), root / "solutions" / LAB / f"{LAB}.ipynb")
-    for student, nb in submissions.items():
-        folder = root / "submitted" / student / LAB
-        folder.mkdir(parents=True)
-        path = folder / f"{LAB}.ipynb"
-        path.write_text(nb) if isinstance(nb, str) else nbformat.write(nb, path)
-    return root
-
-
-def result(scores: dict[str, float], errors=()) -> dict:
-    """A grade result as autograder.grading returns it."""
-    tests = [{"grade_id": g, "score": s, "max_score": TESTS[g], "passed": s == TESTS[g],
-              "message": "" if s == TESTS[g] else f"{g}: expected 3, got <b>4</b>"} for g, s in scores.items()]
-    return {"lab": LAB, "score": sum(scores.values()), "max_score": sum(TESTS.values()), "tests": tests,
-            "errors": list(errors)}
-
-
-def graded(course, student: str, scores: dict[str, float], **kwargs) -> Graded:
-    sha = hashlib.sha256(course.submitted(student, LAB).read_bytes()).hexdigest()
-    return Graded(student, result(scores), sha, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """A toy course with three submissions, the lab recorded in its gradebook (built once, copied per test)."""
-    root = make_course(tmp_path_factory.mktemp("template") / "course",
-                       {"alice": solved(), "bob": solved(), "carol": "{not json"})
-    course = gradebook.load_course(root, LAB)
-    gradebook.ensure_assignment(course, LAB, gradebook.release_notebook(course, LAB))
-    return root
-
-
-@pytest.fixture
-def course(template, tmp_path):
-    """A fresh copy of the template course and its release notebook."""
-    root = shutil.copytree(template, tmp_path / "course")
-    course = gradebook.load_course(root, LAB)
-    return course, gradebook.release_notebook(course, LAB)
-
-
-def row_counts(course) -> dict[str, int]:
-    import sqlite3
-
-    db = sqlite3.connect(course.root / "gradebook.db")
-    try:
-        return {t: db.execute(f"select count(*) from {t}").fetchone()[0]
-                for t in ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")}
-    finally:
-        db.close()
+from autograder.gradebook import CourseError
+# the toy course; other test modules import its names from here too
+from tests.autograder.fixtures_gradebook import (HIDDEN, LAB, TESTS, course, graded, make_course,  # noqa: F401
+                                                 row_counts, solved, template, toy_source)
 
 
 def test_release_notebook_hides_hidden_tests_and_solutions(course):
@@ -200,48 +101,6 @@ def test_resubmission_is_not_complete(course):
     assert gradebook.completed(course, LAB, TESTS, ["alice", "bob"]) == {"bob"}
     nbformat.write(solved("resubmitted"), course.submitted("bob", LAB))
     assert gradebook.completed(course, LAB, TESTS, ["bob"]) == set()
-
-
-def _by_id(nb):
-    return {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
-
-
-def test_autograded_notebook_restores_tests_without_hidden_ones(course):
-    """Are edited, deleted and duplicated test cells restored from the release, never with the hidden tests?"""
-    course, release = course
-    nb = solved()
-    nb.cells[2].source = "pass  # tests? what tests?"                       # edited test cell
-    nb.cells[2].metadata.nbgrader["points"] = 100                          # and its points
-    duplicate = copy.deepcopy(nb.cells[1])
-    duplicate.source = "def add(a, b):\n    return a - b"
-    nb.cells.insert(2, duplicate)                                          # duplicated answer: the last one counts
-    del nb.cells[5]                                                        # deleted test_mul
-    nb.cells.append(new_code_cell("x = 1", metadata=_meta("bogus", grade=True, points=50)))
-    out = gradebook.autograded_notebook(release, nb, Graded("alice", result({"test_add": 2.0, "test_mul": 0.0}), "0"))
-
-    nbformat.validate(out)
-    text = nbformat.writes(out)
-    assert HIDDEN not in text and "tests? what tests?" not in text
-    cells = _by_id(out)
-    assert set(cells) == {"intro", "add", "test_add", "mul", "test_mul", "explain"}
-    assert cells["test_add"].source == "assert add(1, 2) == 3" and cells["test_add"].metadata.nbgrader.points == 2
-    assert cells["add"].source.endswith("return a - b")
-    order = [c.metadata.nbgrader["grade_id"] for c in out.cells if "nbgrader" in c.metadata]
-    assert order.index("test_mul") == order.index("mul") + 1
-    assert "FAILED test_mul" in cells["test_mul"].outputs[0].text
-    assert "PASSED test_add" in cells["test_add"].outputs[0].text
-    assert out.cells[0].source.startswith("## Autograded tests: 2 / 5 points")
-
-
-def test_unreadable_submission_shows_the_release(course):
-    """Does an unreadable submission get the released notebook (no solutions) with the reason in the summary?"""
-    course, release = course
-    result0 = result({"test_add": 0.0, "test_mul": 0.0}, errors=["cannot read the notebook: <script>x</script>"])
-    out = gradebook.autograded_notebook(release, gradebook.read_submission(course.submitted("carol", LAB)),
-                                        Graded("carol", result0, "0"))
-    text = nbformat.writes(out)
-    assert "return a + b" not in text and HIDDEN not in text
-    assert "&lt;script&gt;" in out.cells[0].source and "<script>" not in out.cells[0].source
 
 
 def test_feedback_and_export_work_unchanged(course, child_env):
