@@ -5,11 +5,9 @@ import csv
 import shutil
 from pathlib import Path
 
-import pytest
-
 from autograder import cli
-from tests.files import graded_course
-from tests.autograder.test_gradebook import LAB
+# the recorded course: fixtures `template` and `course`
+from tests.autograder.fixtures_gradebook import LAB, recorded_course, recorded_template  # noqa: F401
 
 IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 ROSTER = [  # as Canvas exports it: a Points Possible row, read-only columns, the test student
@@ -20,16 +18,6 @@ ROSTER = [  # as Canvas exports it: a Points Possible row, read-only columns, th
     ["Noether, Emmy", "1005", "S-1005", "emmy@uni.example", "Section A", "", ""],
     ["Student, Test", "9999", "", "", "Section A", "", ""],
 ]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return graded_course.build(tmp_path_factory.mktemp("export") / "course")
-
-
-@pytest.fixture
-def course(template, tmp_path) -> Path:
-    return shutil.copytree(template, tmp_path / "course")
 
 
 def write_roster(path: Path, rows=ROSTER) -> Path:

@@ -22,7 +22,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_output, new_raw_ce
 
 from autograder import gradebook, markup
 from tests.conftest import ROOT, child_environment
-from tests.autograder.test_gradebook import LAB, graded, make_course, solved
+from tests.autograder.fixtures_gradebook import LAB, graded, make_course, solved
 
 MARK = "XSS"  # every payload's script carries it: it must never reach a script, a URL or an event handler
 PAYLOADS = [

@@ -4,25 +4,14 @@ from __future__ import annotations
 import base64
 import csv
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from autograder import cli
 from autograder.report import mask
-from tests.files import graded_course
-from tests.autograder.test_gradebook import LAB
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return graded_course.build(tmp_path_factory.mktemp("report") / "course")
-
-
-@pytest.fixture
-def course(template, tmp_path) -> Path:
-    return shutil.copytree(template, tmp_path / "course")
+# the recorded course: fixtures `template` and `course`
+from tests.autograder.fixtures_gradebook import LAB, recorded_course, recorded_template  # noqa: F401
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
