@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+DEFAULT_SWEEP_SEEDS = 3000  # seeds of `sweep`: 0 failures bound a test's false-fail rate below about 1 in 1000
+
 
 def _release(args: argparse.Namespace) -> int:
     from autograder.release import release
@@ -108,49 +110,70 @@ def _report(args: argparse.Namespace) -> int:
     return report_main(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m autograder",
-        description="Release and grade the course's labs.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _command(sub, name: str, func, **texts) -> argparse.ArgumentParser:
+    """A subcommand `name` running `func`, its help, description and epilog (the examples, laid out as written)."""
+    parser = sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts)
+    parser.set_defaults(func=func)
+    return parser
 
-    p = sub.add_parser(
-        "release",
+
+def _lab_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("lab", metavar="LAB", help=help)
+
+
+def _labs_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("labs", nargs="+", metavar="LAB", help=help)
+
+
+def _course_dir_option(parser: argparse.ArgumentParser, holding: str) -> None:
+    parser.add_argument("--course-dir", default=".", metavar="DIR",
+                        help=f"nbgrader course directory holding {holding} (default: .)")
+
+
+def _seed_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--seed", type=int, default=None, metavar="N", help=help)
+
+
+def _unconfined_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--unconfined", action="store_true",
+                        help="grade even where the kernel cannot be confined (prints what is not enforced)")
+
+
+def _add_release(sub) -> None:
+    p = _command(
+        sub, "release", _release,
         help="generate notebooks/<lab>.ipynb from solutions/<lab>/<lab>.ipynb",
         description="Generate the student notebooks from the solution notebooks with nbgrader, "
         "after checking the solution notebooks' regions and metadata. Nothing is written unless every lab succeeds.",
         epilog="example: python -m autograder release 01_perceptron\n"
         "         python -m autograder release --check   # exit 1 when notebooks/ is stale",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("labs", nargs="*", metavar="LAB", help="lab folder names (default: every lab in solutions/)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when notebooks/ differs from a fresh release")
-    p.set_defaults(func=_release)
 
-    p = sub.add_parser(
-        "grade",
+
+def _add_grade(sub) -> None:
+    p = _command(
+        sub, "grade", _grade,
         help="grade one submitted notebook in a sandboxed kernel",
         description="Run a submission in a fresh sandboxed kernel and grade every test cell of the lab with its "
         "hidden tests, decided in this process. Exit 0 whenever a grade was produced (even 0 points or an "
         "unreadable notebook); 2 for an unknown lab or a missing file.",
         epilog="example: python -m autograder grade 01_perceptron submitted/alice/01_perceptron/01_perceptron.ipynb\n"
         "         python -m autograder grade 01_perceptron notebooks/01_perceptron.ipynb --json --seed 0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("lab", metavar="LAB", help="lab folder name, e.g. 01_perceptron")
+    _lab_argument(p, "lab folder name, e.g. 01_perceptron")
     p.add_argument("submission", metavar="SUBMISSION.ipynb", help="the notebook to grade")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    p.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="seed of the hidden tests' inputs (default: random, reported)")
+    _seed_option(p, "seed of the hidden tests' inputs (default: random, reported)")
     p.add_argument("--timeout-cell", type=float, default=None, metavar="S", help="wall-time limit of one cell, seconds")
     p.add_argument("--memory-mb", type=int, default=None, metavar="M", help="memory limit of the kernel, MB")
-    p.add_argument("--unconfined", action="store_true",
-                   help="grade even where the kernel cannot be confined (prints what is not enforced)")
-    p.set_defaults(func=_grade)
+    _unconfined_option(p)
 
-    p = sub.add_parser(
-        "autograde",
+
+def _add_autograde(sub) -> None:
+    p = _command(
+        sub, "autograde", _autograde,
         help="grade every submission of one or more labs in parallel and write nbgrader's gradebook",
         description="Grade every submitted/<student>/LAB/LAB.ipynb of an nbgrader course directory, for each LAB "
         "named, on one set of Dask workers (local processes, or an existing cluster with --scheduler) and record "
@@ -163,35 +186,31 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: python -m autograder autograde 01_perceptron --course-dir ~/course --workers 2\n"
         "         python -m autograder autograde 01_perceptron 02_dense_networks --workers 2\n"
         "         python -m autograder autograde 01_perceptron --scheduler tcp://10.0.0.5:8786",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("labs", nargs="+", metavar="LAB",
-                   help="the lab(s) (nbgrader assignments) to grade, e.g. 01_perceptron; several labs are graded "
+    _labs_argument(p, "the lab(s) (nbgrader assignments) to grade, e.g. 01_perceptron; several labs are graded "
                    "as one batch on the same workers")
-    p.add_argument("--course-dir", default=".", metavar="DIR",
-                   help="nbgrader course directory holding nbgrader_config.py, the source and submitted/ (default: .)")
+    _course_dir_option(p, "nbgrader_config.py, the source and submitted/")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local worker processes (default: the number of CPU cores)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="grade on an existing Dask cluster, e.g. tcp://host:8786 (workers need this package "
                    "installed, not the course directory)")
-    p.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="secret of the run: each student's seed is derived from it and their id "
-                   "(default: drawn at random; each seed is recorded in autograded/)")
+    _seed_option(p, "secret of the run: each student's seed is derived from it and their id "
+                 "(default: drawn at random; each seed is recorded in autograded/)")
     p.add_argument("--force", action="store_true", help="grade every submission again, even those already graded")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="give up a submission still grading after S seconds on its worker: NOT GRADED, its worker "
                    "restarted (default: the longest grading the per-notebook limits allow plus a margin, "
                    "about 49 minutes for two test cells)")
-    p.add_argument("--unconfined", action="store_true",
-                   help="grade even where the kernel cannot be confined (prints what is not enforced)")
+    _unconfined_option(p)
     p.add_argument("--no-preflight", action="store_true",
                    help="skip grading each lab's reference solution first (the check that the grading environment "
                    "gives the reference full marks before any student is graded)")
-    p.set_defaults(func=_autograde)
 
-    p = sub.add_parser(
-        "sweep",
+
+def _add_sweep(sub) -> None:
+    p = _command(
+        sub, "sweep", _sweep,
         help="run every hidden test of a lab against its own solution for many students' seeds",
         description="Execute solutions/LAB/LAB.ipynb once and run each hidden test against it with the generator "
         "the grader gives the student of each seed. A fair hidden test passes for every seed: 0 failures in N "
@@ -199,19 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
         "when any seed fails (the failures are printed), 2 for an unknown lab.",
         epilog="example: python -m autograder sweep 04_optimizers --seeds 3000\n"
         "         python -m autograder sweep 04_optimizers --only test_adam --first 1000 --seeds 60",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("lab", metavar="LAB", help="lab folder name, e.g. 04_optimizers")
-    p.add_argument("--seeds", type=int, default=3000, metavar="N", help="how many seeds (default: 3000)")
+    _lab_argument(p, "lab folder name, e.g. 04_optimizers")
+    p.add_argument("--seeds", type=int, default=DEFAULT_SWEEP_SEEDS, metavar="N",
+                   help=f"how many seeds (default: {DEFAULT_SWEEP_SEEDS})")
     p.add_argument("--first", type=int, default=0, metavar="S", help="the first seed (default: 0)")
     p.add_argument("--only", metavar="GRADE_ID", help="sweep only this test cell")
     p.add_argument("--seeds-for", action="append", default=[], metavar="GRADE_ID=N",
                    help="another number of seeds for one test cell (repeatable), e.g. test_training_loop=100")
     p.add_argument("--root", default=".", metavar="DIR", help="the course checkout holding solutions/ (default: .)")
-    p.set_defaults(func=_sweep)
 
-    p = sub.add_parser(
-        "collect",
+
+def _add_collect(sub) -> None:
+    p = _command(
+        sub, "collect", _collect,
         help="copy each student's notebook of a lab from an LMS download into submitted/<student>/<lab>/",
         description="Read an LMS download (the zip, or the folder it was unpacked into) and write each student's "
         "latest notebook of LAB to submitted/<student>/LAB/LAB.ipynb, the student id being the LMS's user id. "
@@ -220,19 +240,18 @@ def build_parser() -> argparse.ArgumentParser:
         "to collect-backup/ before it is replaced. Exit 1 when nothing was collected, 2 when the command refuses.",
         epilog="example: python -m autograder collect 05_minibatch_sgd downloaded/submissions.zip --course-dir .\n"
         "         python -m autograder collect 05_minibatch_sgd downloaded/moodle/ --lms moodle",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("lab", metavar="LAB", help="the lab, e.g. 05_minibatch_sgd (its notebook is LAB.ipynb)")
+    _lab_argument(p, "the lab, e.g. 05_minibatch_sgd (its notebook is LAB.ipynb)")
     p.add_argument("source", metavar="ZIP_OR_DIR", help="the LMS's download: a zip file or an unpacked folder")
     p.add_argument("--lms", choices=("canvas", "moodle", "generic"), default="canvas",
                    help="how the download names files: canvas (lastname_12345_67890_file), moodle (Full "
                    "Name_12345_assignsubmission_file_/file) or generic (<student>/<file>); default: canvas")
-    p.add_argument("--course-dir", default=".", metavar="DIR",
-                   help="nbgrader course directory holding nbgrader_config.py (default: .)")
-    p.set_defaults(func=_collect)
+    _course_dir_option(p, "nbgrader_config.py")
 
-    p = sub.add_parser(
-        "export",
+
+def _add_export(sub) -> None:
+    p = _command(
+        sub, "export", _export,
         help="write the labs' grades as Canvas's gradebook CSV (and a wide CSV) from gradebook.db",
         description="Fill Canvas's gradebook CSV (Student, ID, SIS User ID, SIS Login ID, Section, then one column "
         "per LAB, with Canvas's Points Possible row) from the course's gradebook.db, matching students on "
@@ -241,31 +260,41 @@ def build_parser() -> argparse.ArgumentParser:
         "grade who are not in the roster are listed on stderr and in <out>-report.txt.",
         epilog="example: python -m autograder export 01_perceptron 02_dense_networks --course-dir . "
         "--roster canvas_export.csv --out grades.csv --wide wide.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("labs", nargs="+", metavar="LAB", help="the labs to export, one column each")
-    p.add_argument("--course-dir", default=".", metavar="DIR",
-                   help="nbgrader course directory holding nbgrader_config.py and gradebook.db (default: .)")
+    _labs_argument(p, "the labs to export, one column each")
+    _course_dir_option(p, "nbgrader_config.py and gradebook.db")
     p.add_argument("--roster", metavar="CSV", help="Canvas's gradebook export: its students and columns are used")
     p.add_argument("--out", metavar="CSV", help="the Canvas CSV to write (default: DIR/grades.csv)")
     p.add_argument("--wide", metavar="CSV", help="also write one row per student, a column per lab and per test")
-    p.set_defaults(func=_export)
 
-    p = sub.add_parser(
-        "report",
+
+def _add_report(sub) -> None:
+    p = _command(
+        sub, "report", _report,
         help="write one self-contained HTML class report (and a CSV of its numbers) from gradebook.db",
         description="Summarise the class for each LAB: score distribution, pass rate of every test, the most "
         "common failure messages per test (numbers masked), students not graded with the reason, grading time. "
         "One HTML file with inline plots (it opens without a network) and a CSV of the same numbers beside it.",
         epilog="example: python -m autograder report 01_perceptron 02_dense_networks --course-dir . "
         "--out report.html",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("labs", nargs="+", metavar="LAB", help="the labs to report on")
-    p.add_argument("--course-dir", default=".", metavar="DIR",
-                   help="nbgrader course directory holding nbgrader_config.py and gradebook.db (default: .)")
+    _labs_argument(p, "the labs to report on")
+    _course_dir_option(p, "nbgrader_config.py and gradebook.db")
     p.add_argument("--out", metavar="HTML", help="the report to write (default: DIR/report.html; the CSV beside it)")
-    p.set_defaults(func=_report)
+
+
+#: The subcommands, in the order `--help` lists them.
+COMMANDS = (_add_release, _add_grade, _add_autograde, _add_sweep, _add_collect, _add_export, _add_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="Release and grade the course's labs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in COMMANDS:
+        add_command(sub)
     return parser
 
 
