@@ -48,6 +48,8 @@ _VERDICT = re.compile(r"^\[autograder\] (PASSED|FAILED) (\S+):[^\n]*\n?(.*)$", r
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _PROBLEMS = re.compile(r"Problems while grading:\s*<pre>(.*?)</pre>", re.S)
 MAX_NOTEBOOK_BYTES = 64 << 20  # an autograded notebook larger than this is not read for messages
+MAX_FLAG_CHARS = 500  # characters of a flag's message in the report
+MAX_EXAMPLE_CHARS = 1000  # characters of the example shown for a failure message
 
 
 def mask(message: str) -> str:
@@ -121,6 +123,7 @@ def not_graded_reasons(course: Course, lab: str) -> dict[str, dict]:
 
 
 def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
+    """What the report says of `lab`: from submitted/, autograde's NOT GRADED list and the autograded notebooks."""
     report = LabReport(lab, grades)
     coursedir = course.coursedir  # one instance: building a CourseDirectory costs more than reading a notebook
 
@@ -132,58 +135,72 @@ def gather(course: Course, lab: str, grades: LabGrades) -> LabReport:
         report.submitted = sorted(p.name for p in submitted_root.iterdir() if (p / lab).is_dir())
     kept = not_graded_reasons(course, lab)
     for student in report.submitted:
-        folder = notebook("submitted", student).parent
-        others = sorted(p.name for p in folder.iterdir() if p.name not in (f"{lab}.ipynb", "timestamp.txt"))
-        if others:
-            report.other_files[student] = others
-        if not notebook("submitted", student).is_file():
-            report.not_graded[student] = f"no {lab}.ipynb in submitted/{student}/{lab}/"
-        elif student not in grades.submissions or not grades.submissions[student].graded:
-            reason = kept.get(student)
-            current = _digest(notebook("submitted", student)) if reason else None
-            if reason and reason.get("sha256") in (None, current):
-                report.not_graded[student] = f"NOT GRADED by autograde: {reason['reason']}"
-            elif reason:
-                report.not_graded[student] = ("no grade recorded; the file changed since autograde did not grade it "
-                                              f"({reason['reason']}): run autograde again")
-            else:
-                report.not_graded[student] = ("no grade recorded: autograde has not graded this submission (when the "
-                                              "grader fails it says why, NOT GRADED); run autograde again")
+        _note_submission(report, student, notebook("submitted", student), kept.get(student))
     for student, submission in grades.submissions.items():
         if not submission.graded:
             continue
         nb = _read_autograded(notebook("autograded", student))
         if nb is None:
             continue
-        marker = nb.get("metadata", {}).get(MARKER)
-        marker = marker if isinstance(marker, dict) else {}
-        if isinstance(marker.get("seconds"), (int, float)):
-            report.seconds[student] = float(marker["seconds"])
-        flags = marker.get("flags")
-        if isinstance(flags, list) and flags:
-            report.flags[student] = [str(f.get("message") if isinstance(f, dict) else f)[:500] for f in flags]
-        sha = marker.get("submission_sha256")
-        if sha and student in report.submitted and student not in report.not_graded:
-            if _digest(notebook("submitted", student)) not in (None, sha):
-                report.not_graded[student] = ("the submitted notebook changed after it was graded (the grade is of "
-                                              "the earlier file): run autograde again")
-        for cell in nb["cells"]:
-            if not isinstance(cell, dict):
-                continue
-            if cell.get("cell_type") == "markdown" and "Problems while grading:" in _text(cell.get("source")):
-                found = _PROBLEMS.search(_text(cell.get("source")))
-                if found:
-                    lines = [line for line in html.unescape(found.group(1)).splitlines() if line.strip()]
-                    report.problems[student] = lines
-            for output in cell.get("outputs", []) if isinstance(cell.get("outputs"), list) else []:
-                match = _VERDICT.match(_text(output.get("text")) if isinstance(output, dict) else "")
-                if not match or match.group(1) != "FAILED" or match.group(2) not in grades.tests:
-                    continue
-                test, message = match.group(2), match.group(3).strip() or "(no message)"
-                key = mask(message)
-                report.failures.setdefault(test, Counter())[key] += 1
-                report.examples.setdefault((test, key), message[:1000])
+        _note_marker(report, student, nb, notebook("submitted", student))
+        _note_feedback(report, student, nb)
     return report
+
+
+def _note_submission(report: LabReport, student: str, submitted: Path, reason: dict | None) -> None:
+    """The files beside the student's submitted notebook, and why it has no grade when it has none."""
+    lab = report.lab
+    others = sorted(p.name for p in submitted.parent.iterdir() if p.name not in (f"{lab}.ipynb", "timestamp.txt"))
+    if others:
+        report.other_files[student] = others
+    if not submitted.is_file():
+        report.not_graded[student] = f"no {lab}.ipynb in submitted/{student}/{lab}/"
+    elif student not in report.grades.submissions or not report.grades.submissions[student].graded:
+        current = _digest(submitted) if reason else None
+        if reason and reason.get("sha256") in (None, current):
+            report.not_graded[student] = f"NOT GRADED by autograde: {reason['reason']}"
+        elif reason:
+            report.not_graded[student] = ("no grade recorded; the file changed since autograde did not grade it "
+                                          f"({reason['reason']}): run autograde again")
+        else:
+            report.not_graded[student] = ("no grade recorded: autograde has not graded this submission (when the "
+                                          "grader fails it says why, NOT GRADED); run autograde again")
+
+
+def _note_marker(report: LabReport, student: str, nb: dict, submitted: Path) -> None:
+    """From the autograded notebook's marker: the grading time, the flags, and whether the file changed since."""
+    marker = nb.get("metadata", {}).get(MARKER)
+    marker = marker if isinstance(marker, dict) else {}
+    if isinstance(marker.get("seconds"), (int, float)):
+        report.seconds[student] = float(marker["seconds"])
+    flags = marker.get("flags")
+    if isinstance(flags, list) and flags:
+        report.flags[student] = [str(f.get("message") if isinstance(f, dict) else f)[:MAX_FLAG_CHARS] for f in flags]
+    sha = marker.get("submission_sha256")
+    if sha and student in report.submitted and student not in report.not_graded:
+        if _digest(submitted) not in (None, sha):
+            report.not_graded[student] = ("the submitted notebook changed after it was graded (the grade is of "
+                                          "the earlier file): run autograde again")
+
+
+def _note_feedback(report: LabReport, student: str, nb: dict) -> None:
+    """From the autograded notebook's cells: the problems met while grading and each failed test's message."""
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict):
+            continue
+        if cell.get("cell_type") == "markdown" and "Problems while grading:" in _text(cell.get("source")):
+            found = _PROBLEMS.search(_text(cell.get("source")))
+            if found:
+                lines = [line for line in html.unescape(found.group(1)).splitlines() if line.strip()]
+                report.problems[student] = lines
+        for output in cell.get("outputs", []) if isinstance(cell.get("outputs"), list) else []:
+            match = _VERDICT.match(_text(output.get("text")) if isinstance(output, dict) else "")
+            if not match or match.group(1) != "FAILED" or match.group(2) not in report.grades.tests:
+                continue
+            test, message = match.group(2), match.group(3).strip() or "(no message)"
+            key = mask(message)
+            report.failures.setdefault(test, Counter())[key] += 1
+            report.examples.setdefault((test, key), message[:MAX_EXAMPLE_CHARS])
 
 
 # ---------------------------------------------------------------- plots
@@ -314,12 +331,22 @@ def _e(value) -> str:
 
 
 def render(reports: list[LabReport], course: Course, csv_name: str) -> str:
+    """The HTML page: the overview table of the labs, then each lab's section."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>Class report: {_e(', '.join(r.lab for r in reports))}</title>", f"<style>{_STYLE}</style>",
            "</head><body>", f"<h1>Class report: {_e(', '.join(r.lab for r in reports))}</h1>",
-           f"<p>Course {_e(course.root)}, written {now}. The numbers are also in <code>{_e(csv_name)}</code>.</p>",
-           "<table><tr><th>lab</th><th>submitted</th><th>graded</th><th>not graded</th><th>flagged</th><th>mean</th>"
+           f"<p>Course {_e(course.root)}, written {now}. The numbers are also in <code>{_e(csv_name)}</code>.</p>"]
+    out += _overview(reports)
+    for r in reports:
+        out += _lab_section(r)
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _overview(reports: list[LabReport]) -> list[str]:
+    """One row per lab: how many submitted, graded, not graded, flagged; the scores; the grading time."""
+    out = ["<table><tr><th>lab</th><th>submitted</th><th>graded</th><th>not graded</th><th>flagged</th><th>mean</th>"
            "<th>median</th><th>out of</th><th>grading time (median / max)</th></tr>"]
     for r in reports:
         s, t = stats(list(r.scores.values())), stats(list(r.seconds.values()))
@@ -331,64 +358,70 @@ def render(reports: list[LabReport], course: Course, csv_name: str) -> str:
                    f"<td class=n>{number(s['median']) if s else ''}</td>"
                    f"<td class=n>{number(r.grades.max_score)}</td><td>{timing}</td></tr>")
     out.append("</table>")
-    for r in reports:
-        out.append(f'<h2 id="{_e(r.lab)}">{_e(r.lab)}</h2>')
-        if r.scores:
-            out.append(f'<img alt="score distribution of {_e(r.lab)}" src="data:image/png;base64,{histogram_png(r)}">')
-        else:
-            out.append("<p>No graded submission yet.</p>")
-        if r.grades.tests and r.scores:
-            out.append(f'<img alt="pass rate of each test of {_e(r.lab)}" '
-                       f'src="data:image/png;base64,{pass_rate_png(r)}">')
-        out.append("<h3>Tests</h3><table><tr><th>test</th><th>points</th><th>passed</th><th>pass rate</th></tr>")
-        for test, (passed, total) in r.pass_counts().items():
-            rate = f"{100 * passed / total:.0f}%" if total else ""
-            out.append(f"<tr><td>{_e(test)}</td><td class=n>{number(r.grades.tests[test])}</td>"
-                       f"<td class=n>{passed} / {total}</td><td class=n>{rate}</td></tr>")
+    return out
+
+
+def _lab_section(r: LabReport) -> list[str]:
+    """A lab's plots, tests, common failure messages, the students to look at, and its grading time."""
+    out = [f'<h2 id="{_e(r.lab)}">{_e(r.lab)}</h2>']
+    if r.scores:
+        out.append(f'<img alt="score distribution of {_e(r.lab)}" src="data:image/png;base64,{histogram_png(r)}">')
+    else:
+        out.append("<p>No graded submission yet.</p>")
+    if r.grades.tests and r.scores:
+        out.append(f'<img alt="pass rate of each test of {_e(r.lab)}" '
+                   f'src="data:image/png;base64,{pass_rate_png(r)}">')
+    out.append("<h3>Tests</h3><table><tr><th>test</th><th>points</th><th>passed</th><th>pass rate</th></tr>")
+    for test, (passed, total) in r.pass_counts().items():
+        rate = f"{100 * passed / total:.0f}%" if total else ""
+        out.append(f"<tr><td>{_e(test)}</td><td class=n>{number(r.grades.tests[test])}</td>"
+                   f"<td class=n>{passed} / {total}</td><td class=n>{rate}</td></tr>")
+    out.append("</table>")
+    out += _failure_messages(r)
+    out += _students_table("<h3 class=bad>Not graded</h3>", "why",
+                           [(s, _e(why)) for s, why in sorted(r.not_graded.items())])
+    out += _students_table("<h3 class=bad>Flagged: graded cells deleted or retyped</h3><p>Graded all the same (from "
+                           "the release's cells); the student's feedback says what to restore.</p>", "what",
+                           [(s, "<br>".join(map(_e, flags))) for s, flags in sorted(r.flags.items())])
+    out += _students_table(f"<h3 class=bad>Files in submitted/ that are not graded</h3><p>Only "
+                           f"<code>{_e(r.lab)}.ipynb</code> is graded.</p>", "files",
+                           [(s, _e(", ".join(files))) for s, files in sorted(r.other_files.items())])
+    out += _students_table("<h3>Problems met while grading</h3>", "problems",
+                           [(s, f"<pre>{_e(chr(10).join(p))}</pre>") for s, p in sorted(r.problems.items())])
+    t = stats(list(r.seconds.values()))
+    if t:
+        out.append(f"<p>Grading time of {len(r.seconds)} submission(s) on the workers: median {t['median']:.1f} s,"
+                   f" mean {t['mean']:.1f} s, max {t['max']:.1f} s, total {sum(r.seconds.values()):.0f} s.</p>")
+    else:
+        out.append("<p>Grading time: not recorded.</p>")
+    return out
+
+
+def _failure_messages(r: LabReport) -> list[str]:
+    """Per test, the most common failure messages (numbers masked), each with one student's message."""
+    if not r.failures:
+        return []
+    out = [f"<h3>Most common failure messages</h3><p>Per test, the {TOP_MESSAGES} most frequent, "
+           "numbers masked as N; each with one student's message as it was.</p>"]
+    for test in r.grades.tests:
+        counter = r.failures.get(test)
+        if not counter:
+            continue
+        out.append(f"<h4>{_e(test)}</h4><table><tr><th>students</th><th>message</th></tr>")
+        for key, count in counter.most_common(TOP_MESSAGES):
+            example = r.examples.get((test, key), "")
+            out.append(f"<tr><td class=n>{count}</td><td>{_e(key)}<details><summary>an example</summary>"
+                       f"<pre>{_e(example)}</pre></details></td></tr>")
         out.append("</table>")
-        if r.failures:
-            out.append(f"<h3>Most common failure messages</h3><p>Per test, the {TOP_MESSAGES} most frequent, "
-                       "numbers masked as N; each with one student's message as it was.</p>")
-            for test in r.grades.tests:
-                counter = r.failures.get(test)
-                if not counter:
-                    continue
-                out.append(f"<h4>{_e(test)}</h4><table><tr><th>students</th><th>message</th></tr>")
-                for key, count in counter.most_common(TOP_MESSAGES):
-                    example = r.examples.get((test, key), "")
-                    out.append(f"<tr><td class=n>{count}</td><td>{_e(key)}<details><summary>an example</summary>"
-                               f"<pre>{_e(example)}</pre></details></td></tr>")
-                out.append("</table>")
-        if r.not_graded:
-            out.append("<h3 class=bad>Not graded</h3><table><tr><th>student</th><th>why</th></tr>")
-            out += [f"<tr><td>{_e(s)}</td><td>{_e(why)}</td></tr>" for s, why in sorted(r.not_graded.items())]
-            out.append("</table>")
-        if r.flags:
-            out.append("<h3 class=bad>Flagged: graded cells deleted or retyped</h3><p>Graded all the same (from the "
-                       "release's cells); the student's feedback says what to restore.</p>"
-                       "<table><tr><th>student</th><th>what</th></tr>")
-            out += [f"<tr><td>{_e(s)}</td><td>{'<br>'.join(map(_e, flags))}</td></tr>"
-                    for s, flags in sorted(r.flags.items())]
-            out.append("</table>")
-        if r.other_files:
-            out.append(f"<h3 class=bad>Files in submitted/ that are not graded</h3><p>Only "
-                       f"<code>{_e(r.lab)}.ipynb</code> is graded.</p><table><tr><th>student</th><th>files</th></tr>")
-            out += [f"<tr><td>{_e(s)}</td><td>{_e(', '.join(files))}</td></tr>"
-                    for s, files in sorted(r.other_files.items())]
-            out.append("</table>")
-        if r.problems:
-            out.append("<h3>Problems met while grading</h3><table><tr><th>student</th><th>problems</th></tr>")
-            out += [f"<tr><td>{_e(s)}</td><td><pre>{_e(chr(10).join(p))}</pre></td></tr>"
-                    for s, p in sorted(r.problems.items())]
-            out.append("</table>")
-        t = stats(list(r.seconds.values()))
-        if t:
-            out.append(f"<p>Grading time of {len(r.seconds)} submission(s) on the workers: median {t['median']:.1f} s,"
-                       f" mean {t['mean']:.1f} s, max {t['max']:.1f} s, total {sum(r.seconds.values()):.0f} s.</p>")
-        else:
-            out.append("<p>Grading time: not recorded.</p>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    return out
+
+
+def _students_table(heading: str, column: str, rows: list[tuple[str, str]]) -> list[str]:
+    """`heading` and a table of (student, HTML) rows under the column `column`; nothing without rows."""
+    if not rows:
+        return []
+    return [f"{heading}<table><tr><th>student</th><th>{column}</th></tr>",
+            *(f"<tr><td>{_e(s)}</td><td>{cell}</td></tr>" for s, cell in rows), "</table>"]
 
 
 def report(labs: list[str], course_dir: str | Path = ".", out: str | Path | None = None) -> tuple[Path, Path]:
