@@ -6,6 +6,7 @@ written into Markdown (`markdown_text`) or HTML (escaped inside ``<pre>``): nbgr
 from __future__ import annotations
 
 import html
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +15,11 @@ if TYPE_CHECKING:
 MAX_MESSAGE_CHARS = 2000  # characters of a failure message or a problem shown in the feedback
 MAX_TABLE_MESSAGE = 300  # characters of a failure message in the summary table (the test cell's output has it all)
 MAX_TABLE_GRADE_ID = 100  # characters of a grade_id in the summary table
+PROBLEMS_HEADING = "Problems while grading:"  # the summary's line before the problems, in <pre>
+#: A test cell's verdict as `_verdict` writes it: PASSED or FAILED, the grade_id, the message (read by the report).
+VERDICT = re.compile(r"^\[autograder\] (PASSED|FAILED) (\S+):[^\n]*\n?(.*)$", re.S)
+#: The problems of the summary as `summary_markdown` writes them (HTML-escaped).
+PROBLEMS = re.compile(re.escape(PROBLEMS_HEADING) + r"\s*<pre>(.*?)</pre>", re.S)
 _MARKDOWN_SPECIAL = frozenset("!#$&()*<>[\\]^_`{|}~")  # what can start markup mid-line (tags, links, emphasis, code)
 
 
@@ -78,7 +84,7 @@ def summary_markdown(graded: Graded) -> str:
     problems = [*([graded.failed] if graded.failed else []), *map(str, result.get("errors", []))]
     if problems:
         text = "\n".join(p[:MAX_MESSAGE_CHARS] for p in problems)
-        lines += ["", "Problems while grading:", "", f"<pre>{html.escape(text)}</pre>"]
+        lines += ["", PROBLEMS_HEADING, "", f"<pre>{html.escape(text)}</pre>"]
     lines += ["", "Each test cell below shows its verdict as output. The public checks in the notebook are not the "
               "whole grade: hidden tests also ran, outside your notebook."]
     return "\n".join(lines)

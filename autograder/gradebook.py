@@ -275,7 +275,7 @@ def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookN
     scores (`_withdraw`); a kill between the two leaves the old marker, so `completed` grades the student again.
     A student id that is not valid UTF-8 (a folder name of raw bytes) cannot be stored by nbgrader: CourseError.
     """
-    if not _storable(graded.student):
+    if not storable_id(graded.student):
         raise CourseError(f"the student folder name {graded.student.encode('utf-8', 'surrogateescape')!r} is not "
                           "valid UTF-8, which nbgrader's gradebook cannot store: rename the folder under submitted/ "
                           "(e.g. to plain ASCII) and run again")
@@ -307,9 +307,10 @@ def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookN
                 os.unlink(tmp)
 
 
-def _storable(text: str) -> bool:
+def storable_id(student: str) -> bool:
+    """Whether nbgrader's gradebook can store `student` (valid UTF-8: not a folder name of raw bytes)."""
     try:
-        text.encode("utf-8")
+        student.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True

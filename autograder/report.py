@@ -41,12 +41,11 @@ from pathlib import Path
 
 from autograder.course import open_course, require_gradebook
 from autograder.export import LabGrades, number, read_grades, write_csv
+from autograder.feedback import PROBLEMS, PROBLEMS_HEADING, VERDICT
 from autograder.gradebook import MARKER, Course, CourseError
 
 TOP_MESSAGES = 5  # failure messages shown per test
-_VERDICT = re.compile(r"^\[autograder\] (PASSED|FAILED) (\S+):[^\n]*\n?(.*)$", re.S)
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
-_PROBLEMS = re.compile(r"Problems while grading:\s*<pre>(.*?)</pre>", re.S)
 MAX_NOTEBOOK_BYTES = 64 << 20  # an autograded notebook larger than this is not read for messages
 MAX_FLAG_CHARS = 500  # characters of a flag's message in the report
 MAX_EXAMPLE_CHARS = 1000  # characters of the example shown for a failure message
@@ -188,13 +187,13 @@ def _note_feedback(report: LabReport, student: str, nb: dict) -> None:
     for cell in nb["cells"]:
         if not isinstance(cell, dict):
             continue
-        if cell.get("cell_type") == "markdown" and "Problems while grading:" in _text(cell.get("source")):
-            found = _PROBLEMS.search(_text(cell.get("source")))
+        if cell.get("cell_type") == "markdown" and PROBLEMS_HEADING in _text(cell.get("source")):
+            found = PROBLEMS.search(_text(cell.get("source")))
             if found:
                 lines = [line for line in html.unescape(found.group(1)).splitlines() if line.strip()]
                 report.problems[student] = lines
         for output in cell.get("outputs", []) if isinstance(cell.get("outputs"), list) else []:
-            match = _VERDICT.match(_text(output.get("text")) if isinstance(output, dict) else "")
+            match = VERDICT.match(_text(output.get("text")) if isinstance(output, dict) else "")
             if not match or match.group(1) != "FAILED" or match.group(2) not in report.grades.tests:
                 continue
             test, message = match.group(2), match.group(3).strip() or "(no message)"

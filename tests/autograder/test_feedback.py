@@ -43,3 +43,12 @@ def test_summary_without_changes_or_problems_is_short():
     text = summary_markdown(Graded("s", result({"test_add": 2.0, "test_mul": 3.0}), "0"))
     assert "fix these first" not in text and "Problems while grading" not in text
     assert text.endswith("hidden tests also ran, outside your notebook.")
+
+
+def test_the_report_reads_back_what_the_feedback_writes():
+    """Do VERDICT and PROBLEMS (the report's readers) find the verdict, the grade_id, the message and the problems?"""
+    match = feedback.VERDICT.match(feedback._verdict({"grade_id": "test_b", "passed": False, "score": 0,
+                                                       "max_score": 3, "message": "got 4\nexpected 3"}))
+    assert match.groups() == ("FAILED", "test_b", "got 4\nexpected 3\n")
+    text = summary_markdown(Graded("s", result({"test_add": 0.0}, errors=["a < b", "c"]), "0"))
+    assert feedback.PROBLEMS.search(text).group(1) == "a &lt; b\nc"

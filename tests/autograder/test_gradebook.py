@@ -154,3 +154,9 @@ def test_late_submission_gets_nbgrader_penalty(course):
         assert gb.find_submission_notebook(LAB, LAB, "alice").late_submission_penalty == 5.0
         assert gb.find_submission_notebook(LAB, LAB, "bob").late_submission_penalty is None
     assert (course.autograded("alice", LAB).parent / "timestamp.txt").read_text() == "2030-01-02 12:00:00 UTC"
+
+
+def test_storable_id_is_valid_utf8():
+    """Is a student id storable exactly when it is valid UTF-8 (a folder name of raw bytes is not)?"""
+    assert gradebook.storable_id("bob") and gradebook.storable_id("zoë")
+    assert not gradebook.storable_id(b"bob\xff".decode("utf-8", "surrogateescape"))
