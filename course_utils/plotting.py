@@ -62,7 +62,7 @@ CLASS_STYLES = (
     {"color": OKABE_ITO["blue"], "marker": "o"},  # label 1 (pass)
 )
 BOUNDARY_COLOR = OKABE_ITO["black"]
-_CLASS_CMAP = LinearSegmentedColormap.from_list(
+CLASS_CMAP = LinearSegmentedColormap.from_list(
     "course_fail_pass", [OKABE_ITO["vermillion"], "#FFFFFF", OKABE_ITO["blue"]]
 )
 _DEFAULT_FIGSIZE = (4.5, 3.2)
@@ -173,7 +173,8 @@ def plot_activations(funcs, z=None, ax=None):
     return set_axes(ax, "z", "g(z)", legend=True)
 
 
-def _check_xy(X, y):
+def check_xy(X, y):
+    """`X` of shape (N, 2) as float64 and `y` of shape (N,); ValueError naming the shape that is wrong."""
     X, y = as_array(X), as_array(y)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (N, 2), got {X.shape}")
@@ -201,7 +202,7 @@ def plot_data_2d(X, y, ax=None, labels=("fail", "pass"), xlabel="x1", ylabel="x2
         With one PathCollection per class present, label 0 first.
     """
     ax = _axes(ax)
-    X, y = _check_xy(X, y)
+    X, y = check_xy(X, y)
     for label in (0, 1):
         mask = y == label
         if mask.any():
@@ -312,7 +313,7 @@ def plot_decision_regions(predict, X, y, ax=None, resolution=200, labels=("fail"
         When `predict` returns the wrong shape or values outside [0, 1].
     """
     ax = _axes(ax)
-    X, y = _check_xy(X, y)
+    X, y = check_xy(X, y)
     xx1, xx2 = _grid(X, resolution)
     grid = np.column_stack([xx1.ravel(), xx2.ravel()])
     Z = as_array(predict(grid)).astype(np.float64)
@@ -321,7 +322,7 @@ def plot_decision_regions(predict, X, y, ax=None, resolution=200, labels=("fail"
     Z = Z.reshape(xx1.shape)
     if not np.all(np.isfinite(Z)) or Z.min() < 0.0 or Z.max() > 1.0:
         raise ValueError("predict must return probabilities in [0, 1] or 0/1 labels (got values outside [0, 1] or NaN)")
-    ax.contourf(xx1, xx2, Z, levels=np.linspace(0.0, 1.0, 11), cmap=_CLASS_CMAP, vmin=0.0, vmax=1.0, alpha=0.45)
+    ax.contourf(xx1, xx2, Z, levels=np.linspace(0.0, 1.0, 11), cmap=CLASS_CMAP, vmin=0.0, vmax=1.0, alpha=0.45)
     if Z.min() < 0.5 < Z.max():
         ax.contour(xx1, xx2, Z, levels=[0.5], colors=BOUNDARY_COLOR, linewidths=1.2)
     return plot_data_2d(X, y, ax=ax, labels=labels, xlabel=xlabel, ylabel=ylabel)
@@ -369,7 +370,7 @@ def _in_notebook() -> bool:
     return isinstance(ipython.get_ipython(), zmqshell.ZMQInteractiveShell)
 
 
-def _png(fig: Figure, dpi=None) -> bytes:
+def to_png(fig: Figure, dpi=None) -> bytes:
     """The figure as PNG bytes; `dpi` above the figure's own renders it sharper for high-density screens."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
@@ -438,7 +439,7 @@ class LiveLossPlot:
     def _publish(self) -> None:
         from IPython.display import Image, display
 
-        image = Image(data=_png(self.fig), format="png")
+        image = Image(data=to_png(self.fig), format="png")
         if self._handle is None:
             self._handle = display(image, display_id=True)
         else:
