@@ -1,7 +1,8 @@
 """Student-facing helpers for the deep-learning foundations labs.
 
 ``import course_utils`` is fast and needs neither PyTorch nor TensorFlow:
-only `set_seed` (numpy) is loaded eagerly; the submodules `checks`, `data`,
+only `set_seed` (numpy) is loaded eagerly; the submodules `checks` (with
+`frameworks` and `hidden`, the machinery of hidden tests), `data`,
 `devices`, `plotting` (matplotlib), `selfcheck` (the "will this notebook
 grade?" cell) and `widgets` (ipywidgets) load on first use, e.g.
 ``course_utils.devices.print_report()``.
@@ -12,10 +13,10 @@ import importlib
 
 from course_utils.seed import set_seed
 
-__all__ = ["set_seed", "checks", "data", "devices", "plotting", "seed", "selfcheck", "widgets"]
+__all__ = ["set_seed", "checks", "data", "devices", "frameworks", "hidden", "plotting", "seed", "selfcheck", "widgets"]
 __version__ = "0.1.0"
 
-_SUBMODULES = {"checks", "data", "devices", "plotting", "seed", "selfcheck", "widgets"}
+_SUBMODULES = {"checks", "data", "devices", "frameworks", "hidden", "plotting", "seed", "selfcheck", "widgets"}
 
 
 def __getattr__(name: str):

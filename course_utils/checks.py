@@ -3,8 +3,10 @@
 Every failed check raises `CheckFailed` (an ``AssertionError``) whose message
 says what was called, what came back, what was expected and, when the test
 author gave one, the likely mistake. Nothing here imports torch or
-TensorFlow: their tensors are recognised by the frameworks' own classes,
-taken from the modules already loaded, never by a name a class can claim.
+TensorFlow: their tensors are recognised by the frameworks' own classes
+(`course_utils.frameworks`). The machinery of hidden tests is in
+`course_utils.hidden`; both are re-exported here, where notebooks and
+hidden tests import them from.
 
 Example
 -------
@@ -18,9 +20,12 @@ from __future__ import annotations
 
 import inspect
 import math
-import sys
 
 import numpy as np
+
+# type_names, NameMissing and run_hidden_test are re-exported: hidden tests and notebooks import them from here
+from course_utils.frameworks import as_array, framework_of, type_names  # noqa: F401
+from course_utils.hidden import CheckFailed, NameMissing, Student, notebook_namespace, run_hidden_test  # noqa: F401
 
 __all__ = [
     "CheckFailed",
@@ -39,106 +44,7 @@ __all__ = [
     "ready",
 ]
 
-
-class CheckFailed(AssertionError):
-    """A public or hidden check failed; the message explains why."""
-
-
-class NameMissing(CheckFailed, AttributeError):
-    """A name the test needs is not defined in the notebook.
-
-    Also an ``AttributeError``, so ``hasattr(student, name)`` and
-    ``getattr(student, name, default)`` work inside hidden tests.
-    """
-
-
-def type_names(x) -> list[str]:
-    """Qualified names of the classes `x` is an instance of, most specific first.
-
-    Hidden tests check "is this a Keras layer / an nn.Module" with it, because
-    the autograder hands them stand-ins for the student's objects, not the
-    objects: ``"torch.nn.modules.module.Module" in type_names(layer)``. A
-    stand-in reports its own list through the attribute ``__type_names__``.
-    """
-    declared = getattr(x, "__type_names__", None)
-    if isinstance(declared, (list, tuple)) and all(isinstance(n, str) for n in declared):
-        return list(declared)
-    return [f"{cls.__module__}.{cls.__qualname__}" for cls in type(x).__mro__]
-
-
-_MRO = type.__dict__["__mro__"].__get__  # a class's own MRO (a metaclass cannot stand in for it)
-
-
-def _tensor_classes() -> list[tuple[str, type]]:
-    """(framework, class) for the tensor classes of the frameworks loaded in this process (none is imported)."""
-    found = []
-    modules = {m: sys.modules.get(m) for m in ("torch", "tensorflow", "keras")}
-    try:
-        if modules["torch"] is not None:
-            found.append(("torch", modules["torch"].Tensor))
-        if modules["tensorflow"] is not None:
-            found += [("tensorflow", modules["tensorflow"].Tensor), ("tensorflow", modules["tensorflow"].Variable)]
-        if modules["keras"] is not None:  # Keras 3 variables: the backend decides
-            backend = modules["keras"].config.backend()
-            found.append(("torch" if backend == "torch" else "tensorflow", modules["keras"].Variable))
-    except Exception:  # a framework still being imported
-        pass
-    return found
-
-
-def framework_of(x) -> str:
-    """Return which framework `x` comes from.
-
-    Decided by the identity of the frameworks' tensor classes (``torch.Tensor``,
-    ``tf.Tensor``, ``tf.Variable``, ``keras.Variable``) in the MRO of ``type(x)``:
-    a class that only calls itself ``tensorflow...`` (its ``__module__`` or
-    ``__name__``) is what it really is, a numpy subclass is numpy.
-
-    Parameters
-    ----------
-    x : object
-        Any value. An object with a string attribute ``__framework__`` (the
-        autograder's stand-ins for remote values) reports that string.
-
-    Returns
-    -------
-    str
-        ``"tensorflow"``, ``"torch"``, ``"numpy"`` or ``"python"``.
-    """
-    declared = getattr(x, "__framework__", None)
-    if isinstance(declared, str):
-        return declared
-    if isinstance(x, (np.ndarray, np.generic)):
-        return "numpy"
-    mro = _MRO(type(x))
-    for framework, cls in _tensor_classes():
-        if any(c is cls for c in mro):
-            return framework
-    return "python"
-
-
-def as_array(x) -> np.ndarray:
-    """Convert `x` to a numpy array without importing any framework.
-
-    Parameters
-    ----------
-    x : array_like, torch.Tensor, tf.Tensor, tf.Variable or keras.Variable
-        Tensors are copied to host memory (``.detach().cpu().numpy()`` for
-        torch, ``.numpy()`` for TensorFlow and Keras).
-
-    Returns
-    -------
-    numpy.ndarray
-        A scalar becomes a 0-d array.
-    """
-    if isinstance(x, np.ndarray):
-        return x
-    framework = framework_of(x)
-    if framework == "torch" and hasattr(x, "detach"):
-        return np.asarray(x.detach().cpu().numpy())
-    if framework in ("tensorflow", "torch") and callable(getattr(x, "numpy", None)):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
+_Student = Student  # autograder.sweep reads the notebook's names through checks._Student
 
 
 def _fmt(a: np.ndarray) -> str:
@@ -277,7 +183,7 @@ def ready(exercise: str, *names: str) -> bool:
     -------
     bool
     """
-    namespace = _notebook_namespace()
+    namespace = notebook_namespace()
     missing = [name for name in names if name not in namespace or _unfinished(namespace[name])]
     if missing:
         print(f"(complete {exercise} ({', '.join(f'`{n}`' for n in missing)}) to see this)")
@@ -403,6 +309,13 @@ def check_close(got, expected, *, call: str, rtol: float = 1e-7, atol: float = 1
     a = _convert(got, call=call, hint=hint)
     a = a.astype(np.result_type(a.dtype, np.float64), copy=False)
     e = expected.astype(np.result_type(expected.dtype, np.float64), copy=False)
+    _check_finite(a, e, call=call, hint=hint)
+    if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
+        raise CheckFailed(_with_hint(_mismatch(a, e, rtol=rtol, atol=atol, call=call), hint))
+
+
+def _check_finite(a: np.ndarray, e: np.ndarray, *, call: str, hint: str) -> None:
+    """`CheckFailed` at the first NaN or infinity of `a` where `e` is finite."""
     bad = ~np.isfinite(a) & np.isfinite(e)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -410,28 +323,26 @@ def check_close(got, expected, *, call: str, rtol: float = 1e-7, atol: float = 1
         raise CheckFailed(
             _with_hint(f"{call} returned {_fmt(a)}, which contains {a[index]}{where}, but expected {_fmt(e)}", hint)
         )
-    if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
-        diff = np.where(np.isnan(a) & np.isnan(e), 0.0, np.abs(a - e))
-        diff = np.where(np.isfinite(diff), diff, np.inf)
-        # the element that exceeds its tolerance the most, not merely the largest difference
-        excess = diff - (atol + rtol * np.abs(e))
-        index = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), -np.inf, excess))), diff.shape) if a.ndim else ()
-        where = f" at index {tuple(int(i) for i in index)}" if a.ndim else ""
-        got_text, want_text = _fmt(a), _fmt(e)
-        if got_text == want_text:  # a near miss: the printed digits hide the difference
-            digits = _digits_to_differ(float(a[index]), float(e[index]))
-            got_text, want_text = f"{a[index]:.{digits}g}", f"{e[index]:.{digits}g}"
-            if a.ndim:
-                got_text = f"{_fmt(a)}, whose element {tuple(int(i) for i in index)} is {got_text},"
-        scale = abs(float(e[index]))
-        relative = diff[index] / scale if scale > 0 else math.inf
-        raise CheckFailed(
-            _with_hint(
-                f"{call} returned {got_text} but expected {want_text} (largest difference {diff[index]:.3g}{where}, "
-                f"relative error {relative:.2g}, allowed {rtol:.0e}: {_precision_of(rtol)})",
-                hint,
-            )
-        )
+
+
+def _mismatch(a: np.ndarray, e: np.ndarray, *, rtol: float, atol: float, call: str) -> str:
+    """What differs between `a` and `e`: the element that exceeds its tolerance the most, with its relative error."""
+    diff = np.where(np.isnan(a) & np.isnan(e), 0.0, np.abs(a - e))
+    diff = np.where(np.isfinite(diff), diff, np.inf)
+    # the element that exceeds its tolerance the most, not merely the largest difference
+    excess = diff - (atol + rtol * np.abs(e))
+    index = np.unravel_index(int(np.argmax(np.where(np.isnan(excess), -np.inf, excess))), diff.shape) if a.ndim else ()
+    where = f" at index {tuple(int(i) for i in index)}" if a.ndim else ""
+    got_text, want_text = _fmt(a), _fmt(e)
+    if got_text == want_text:  # a near miss: the printed digits hide the difference
+        digits = _digits_to_differ(float(a[index]), float(e[index]))
+        got_text, want_text = f"{a[index]:.{digits}g}", f"{e[index]:.{digits}g}"
+        if a.ndim:
+            got_text = f"{_fmt(a)}, whose element {tuple(int(i) for i in index)} is {got_text},"
+    scale = abs(float(e[index]))
+    relative = diff[index] / scale if scale > 0 else math.inf
+    return (f"{call} returned {got_text} but expected {want_text} (largest difference {diff[index]:.3g}{where}, "
+            f"relative error {relative:.2g}, allowed {rtol:.0e}: {_precision_of(rtol)})")
 
 
 def check_true(condition, *, message: str, hint: str = "") -> None:
@@ -502,88 +413,3 @@ def check_unchanged(before, after, *, name: str) -> None:
 def passed(message: str) -> None:
     """Print ``"✔ " + message`` (to stdout)."""
     print("✔ " + message)
-
-
-_MISSING = object()
-
-
-class _Student:
-    """Attribute access to the names a notebook has defined."""
-
-    def __init__(self, namespace: dict):
-        object.__setattr__(self, "_namespace", namespace)
-        object.__setattr__(self, "_replaced", {})
-
-    def use_reference(self, name: str, source: str) -> None:
-        """Replace the notebook's `name` by the function that `source` defines, until the test ends.
-
-        An exercise that builds on an earlier one (an MLP's backward pass calling
-        ``dense_backward``) is then graded on its own: the earlier exercise's
-        mistakes cost only that exercise's points. `source` must be
-        self-contained (it imports what it uses).
-        """
-        scope: dict = {}
-        exec(compile(source, f"<reference {name}>", "exec"), scope)
-        if name not in scope:
-            raise ValueError(f"the reference source does not define `{name}`")
-        self._replaced.setdefault(name, self._namespace.get(name, _MISSING))
-        self._namespace[name] = scope[name]
-
-    def _restore(self) -> None:
-        for name, value in self._replaced.items():
-            if value is _MISSING:
-                self._namespace.pop(name, None)
-            else:
-                self._namespace[name] = value
-        self._replaced.clear()
-
-    def __getattr__(self, name: str):
-        try:
-            return self._namespace[name]
-        except KeyError:
-            raise NameMissing(f"the test needs `{name}`, but `{name}` is not defined: run the cell that defines it") from None
-
-    def __setattr__(self, name, value):
-        raise AttributeError("hidden tests read the notebook's names; they must not change them")
-
-    def __dir__(self):
-        return sorted(self._namespace)
-
-
-def _notebook_namespace() -> dict:
-    # Only look for IPython when it is already loaded: importing it costs time
-    # and outside a kernel it has no user namespace anyway.
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if shell is not None:
-        return shell.user_ns
-    return sys.modules["__main__"].__dict__
-
-
-def run_hidden_test(fn, seed: int = 0):
-    """Run a test function against the names defined in the running notebook.
-
-    Parameters
-    ----------
-    fn : callable
-        ``fn(student, rng)``: `student` gives attribute access to the
-        notebook's names (``student.sigmoid``), `rng` is
-        ``np.random.default_rng(seed)``.
-    seed : int
-        Seed of the generator passed to `fn`.
-
-    Returns
-    -------
-    object
-        What `fn` returns.
-
-    Raises
-    ------
-    CheckFailed
-        From `fn`, or when `fn` reads a name the notebook has not defined.
-    """
-    student = _Student(_notebook_namespace())
-    try:
-        return fn(student, np.random.default_rng(seed))
-    finally:
-        student._restore()

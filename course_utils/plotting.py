@@ -24,7 +24,7 @@ from matplotlib import pyplot as plt
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
-from course_utils.checks import as_array
+from course_utils.frameworks import as_array
 
 __all__ = [
     "OKABE_ITO",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipywidgets
 import numpy as np
 
-from course_utils.checks import as_array
+from course_utils.frameworks import as_array
 from course_utils.plotting import BOUNDARY_COLOR, CLASS_CMAP, check_xy, plot_data_2d, plot_line_boundary
 from course_utils.widgets._panel import SLIDER_WIDTH, SliderPlot, student_error
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.checks import as_array
+from course_utils.frameworks import as_array
 from course_utils.plotting import COLORS
 from course_utils.widgets._panel import SliderPlot, student_error
 

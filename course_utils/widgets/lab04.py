@@ -7,7 +7,7 @@ import ipywidgets
 import numpy as np
 from matplotlib.figure import Figure
 
-from course_utils.checks import as_array
+from course_utils.frameworks import as_array
 from course_utils.plotting import COLORS, set_axes
 from course_utils.widgets._panel import Panel, student_error
 
