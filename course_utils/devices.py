@@ -235,7 +235,7 @@ def report(frameworks=FRAMEWORKS) -> str:
     Parameters
     ----------
     frameworks : iterable of str
-        Any of ``"torch"`` and ``"tensorflow"``.
+        As in `detect`.
 
     Returns
     -------

@@ -1,9 +1,10 @@
-"""Plots for the labs, in one colour-blind-safe style.
+"""Plots for the labs, in one colour-blind-safe style (`course_utils.style`).
 
 Colours come from the Okabe-Ito palette, and the two classes of a binary
 problem differ by marker as well as colour (fail: vermillion x, pass: blue
 o), so every plot reads in greyscale and for colour-blind students.
-Importing this module applies the style (`use_style`).
+Importing this module applies the style (`use_style`); the style's names
+are also found here (``plotting.COLORS``, ``plotting.set_axes``).
 
 Helpers build on each other as in d2l: `set_figsize` -> `set_axes` ->
 the plot functions. Every plot function takes an optional ``ax`` (a new
@@ -13,7 +14,6 @@ arguments; nothing here computes an exercise's answer.
 """
 from __future__ import annotations
 
-import io
 import math
 import sys
 import time
@@ -21,10 +21,12 @@ import time
 import matplotlib as mpl
 import numpy as np
 from matplotlib import pyplot as plt
-from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
 from course_utils.frameworks import as_array
+# the style, re-exported: notebooks use plotting.COLORS, plotting.set_axes, ...; importing it applies it
+from course_utils.style import (  # noqa: F401
+    BOUNDARY_COLOR, CLASS_CMAP, CLASS_STYLES, COLORS, OKABE_ITO, set_axes, set_figsize, to_png, use_style)
 
 __all__ = [
     "OKABE_ITO",
@@ -42,91 +44,6 @@ __all__ = [
     "plot_loss_landscape",
     "plot_throughput",
 ]
-
-OKABE_ITO = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-}
-# Most distinguishable first; yellow last because it is faint on white.
-COLORS = [OKABE_ITO[name] for name in (
-    "blue", "vermillion", "bluish_green", "orange", "sky_blue", "reddish_purple", "black", "yellow"
-)]
-CLASS_STYLES = (
-    {"color": OKABE_ITO["vermillion"], "marker": "x"},  # label 0 (fail)
-    {"color": OKABE_ITO["blue"], "marker": "o"},  # label 1 (pass)
-)
-BOUNDARY_COLOR = OKABE_ITO["black"]
-CLASS_CMAP = LinearSegmentedColormap.from_list(
-    "course_fail_pass", [OKABE_ITO["vermillion"], "#FFFFFF", OKABE_ITO["blue"]]
-)
-_DEFAULT_FIGSIZE = (4.5, 3.2)
-
-
-def use_style() -> None:
-    """Apply the course's matplotlib style (palette, small figures, light grid)."""
-    mpl.rcParams.update({
-        "axes.prop_cycle": mpl.cycler(color=COLORS),
-        "figure.figsize": _DEFAULT_FIGSIZE,
-        "figure.dpi": 100,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        # a legend sits on a light background, so markers in it never pass for data and lines never cross its text
-        "legend.frameon": True,
-        "legend.framealpha": 0.9,
-        "legend.edgecolor": "0.85",
-        "legend.fancybox": False,
-        "image.cmap": "viridis",
-        "lines.linewidth": 1.8,
-    })
-
-
-def set_figsize(figsize: tuple[float, float] = _DEFAULT_FIGSIZE) -> None:
-    """Set the default size (width, height) in inches of new figures."""
-    mpl.rcParams["figure.figsize"] = figsize
-
-
-def set_axes(ax, xlabel=None, ylabel=None, xlim=None, ylim=None, legend=None, xscale=None, yscale=None):
-    """Label, limit and scale an Axes; return it.
-
-    Parameters
-    ----------
-    ax : matplotlib.axes.Axes
-    xlabel, ylabel : str, optional
-    xlim, ylim : tuple of float, optional
-    legend : bool or list of str, optional
-        True shows the legend of the labelled artists; a list sets the labels.
-    xscale, yscale : str, optional
-        ``"linear"``, ``"log"``, ...
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-    """
-    if xlabel is not None:
-        ax.set_xlabel(xlabel)
-    if ylabel is not None:
-        ax.set_ylabel(ylabel)
-    if xscale is not None:
-        ax.set_xscale(xscale)
-    if yscale is not None:
-        ax.set_yscale(yscale)
-    if xlim is not None:
-        ax.set_xlim(xlim)
-    if ylim is not None:
-        ax.set_ylim(ylim)
-    if legend is True:
-        ax.legend()
-    elif legend:
-        ax.legend(legend)
-    return ax
 
 
 def _axes(ax):
@@ -370,13 +287,6 @@ def _in_notebook() -> bool:
     return isinstance(ipython.get_ipython(), zmqshell.ZMQInteractiveShell)
 
 
-def to_png(fig: Figure, dpi=None) -> bytes:
-    """The figure as PNG bytes; `dpi` above the figure's own renders it sharper for high-density screens."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
 class LiveLossPlot:
     """A loss plot that redraws in place while a model trains.
 
@@ -542,5 +452,3 @@ def plot_throughput(batch_sizes, samples_per_s, ax=None):
     ax.minorticks_off()
     return set_axes(ax, "batch size", "samples / s", legend=bool(isinstance(samples_per_s, dict)))
 
-
-use_style()

@@ -13,7 +13,7 @@ import numbers
 import ipywidgets
 from matplotlib.figure import Figure
 
-from course_utils.plotting import to_png
+from course_utils.style import to_png
 
 __all__ = ["Panel", "SliderPlot", "slider_plot", "make_slider", "image_for", "student_error",
            "SLIDER_WIDTH", "RESOLUTION", "WIDGET_FIGSIZE"]

@@ -5,7 +5,8 @@ import ipywidgets
 import numpy as np
 
 from course_utils.frameworks import as_array
-from course_utils.plotting import BOUNDARY_COLOR, CLASS_CMAP, check_xy, plot_data_2d, plot_line_boundary
+from course_utils.plotting import check_xy, plot_data_2d, plot_line_boundary
+from course_utils.style import BOUNDARY_COLOR, CLASS_CMAP
 from course_utils.widgets._panel import SLIDER_WIDTH, SliderPlot, student_error
 
 __all__ = ["BoundaryPlayground", "boundary_playground", "ActivationExplorer", "activation_explorer"]

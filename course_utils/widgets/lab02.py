@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_utils.frameworks import as_array
-from course_utils.plotting import COLORS
+from course_utils.style import COLORS
 from course_utils.widgets._panel import SliderPlot, student_error
 
 __all__ = ["SoftmaxExplorer", "softmax_explorer"]

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from course_utils.frameworks import as_array
-from course_utils.plotting import COLORS, set_axes
+from course_utils.style import COLORS, set_axes
 from course_utils.widgets._panel import Panel, student_error
 
 __all__ = ["classify_regime", "LearningRateExplorer", "lr_explorer", "OptimizerRace", "optimizer_race"]

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from course_utils.frameworks import as_array
-from course_utils.plotting import COLORS
+from course_utils.style import COLORS
 from course_utils.widgets._panel import SLIDER_WIDTH, Panel, student_error
 
 __all__ = ["OverfittingExplorer", "overfitting_explorer", "DropoutVisualiser", "dropout_visualiser"]

@@ -1,6 +1,5 @@
 import warnings
 
-import matplotlib as mpl
 import numpy as np
 import pytest
 from matplotlib import pyplot as plt
@@ -16,28 +15,6 @@ def points():
     X = np.array([[0.0, 0.0], [1.0, 0.5], [0.5, 1.0], [3.0, 3.0], [2.5, 2.0], [4.0, 1.5]])
     y = np.array([0, 0, 0, 1, 1, 1])
     return X, y
-
-
-def test_style_uses_okabe_ito():
-    """Does the default colour cycle use only Okabe-Ito colours, and set_figsize set the size?"""
-    plotting.use_style()
-    cycle = [to_hex(c["color"]).upper() for c in mpl.rcParams["axes.prop_cycle"]]
-    assert cycle[:3] == [OKABE_ITO["blue"], OKABE_ITO["vermillion"], OKABE_ITO["bluish_green"]]
-    assert set(cycle) == {c.upper() for c in OKABE_ITO.values()}
-    plotting.set_figsize((2.0, 1.5))
-    assert tuple(plt.figure().get_size_inches()) == (2.0, 1.5)
-    plotting.use_style()
-
-
-def test_set_axes():
-    """Does set_axes set labels, limits, scales and the legend, and return the Axes?"""
-    _, ax = plt.subplots()
-    ax.plot([1, 10], [1, 2], label="a")
-    assert plotting.set_axes(ax, "x", "y", xlim=(1, 10), ylim=(0, 3), legend=True, xscale="log") is ax
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "y")
-    assert ax.get_xlim() == (1, 10) and ax.get_ylim() == (0, 3)
-    assert ax.get_xscale() == "log"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a"]
 
 
 def test_plot_activations():
