@@ -24,6 +24,7 @@ the notebook cannot be read it says so and how to save it. It only reads:
 nothing it does changes the notebook or its file.
 
 Standard library only (no nbformat), so ``import course_utils`` stays fast.
+Reading the saved notebook is `course_utils.saved_notebook`'s part.
 From a terminal: ``python -m course_utils.selfcheck path/to/01_perceptron.ipynb``.
 """
 from __future__ import annotations
@@ -37,6 +38,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from course_utils.devices import in_colab
+from course_utils.saved_notebook import Unreadable, from_colab, from_file, running_shell, session_path
 
 __all__ = ["Report", "build_manifest", "manifest_digest", "cell_source", "is_check_cell", "check", "run", "main"]
 
@@ -52,8 +56,6 @@ _CHECK_SOURCE = re.compile(r'# Will this notebook grade\?[^\n]*\n'
                            r'course_utils\.selfcheck\.run\("[0-9A-Za-z_]+", release="[0-9a-f]{12}"\)\s*')
 _BADGE = re.compile(r"/notebooks/([0-9A-Za-z_]+)\.ipynb\)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-HOW_TO_SAVE = ("Save the notebook (Ctrl-S, or File > Save) and run this cell again. In Colab, File > Save, then "
-               "File > Download > Download .ipynb gives the file to hand in.")
 
 
 # ---------------------------------------------------------------- the manifest (written by the release)
@@ -219,97 +221,16 @@ class Report:
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- reading the saved notebook
+# ---------------------------------------------------------------- comparing with the release
+# (the notebook itself is read by course_utils.saved_notebook)
 
-class _Unreadable(Exception):
-    """The saved notebook cannot be read; the message says why, `advice` what to do."""
-
-    def __init__(self, message: str, advice: str = HOW_TO_SAVE):
-        super().__init__(message)
-        self.advice = advice
-
-
-class _WrongLab(_Unreadable):
+class _WrongLab(Unreadable):
     """The notebook read is another lab's."""
 
     def __init__(self, lab: str):
         super().__init__(lab)
         self.lab = lab
 
-
-def _shell():
-    ipython = sys.modules.get("IPython")
-    get = getattr(ipython, "get_ipython", None)
-    try:
-        return get() if get is not None else None
-    except Exception:
-        return None
-
-
-def _session_path(shell) -> Path | None:
-    """The notebook file of this kernel's session (JupyterLab, Notebook 7, VS Code), or None."""
-    namespace = getattr(shell, "user_ns", None) or {}
-    for name in (namespace.get("__vsc_ipynb_file__"), namespace.get("__session__"), os.environ.get("JPY_SESSION_NAME")):
-        if not isinstance(name, str) or not name.endswith(".ipynb"):
-            continue
-        path = Path(name).expanduser()
-        if path.is_absolute():
-            return path
-        for candidate in (Path.cwd() / path, Path.cwd() / path.name):  # relative to the server root: try the cwd
-            if candidate.is_file():
-                return candidate
-        return Path.cwd() / path
-    return None
-
-
-def _in_colab() -> bool:
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
-
-
-COLAB_ADVICE = ("Run this cell again in a moment. To hand in: File > Save, then File > Download > Download .ipynb, "
-                "and hand in that file.")
-
-
-def _from_colab(wait_s: float, retry: str) -> dict:
-    try:
-        from google.colab import _message
-    except Exception as exc:  # noqa: BLE001 - whatever Colab's module raises, say it plainly
-        raise _Unreadable(f"Colab's message channel is not available here ({type(exc).__name__}: {exc}).",
-                          COLAB_ADVICE) from None
-    try:
-        reply = _message.blocking_request("get_ipynb", request="", timeout_sec=wait_s)
-    except Exception as exc:  # noqa: BLE001 - MessageError from the front end, a closed channel
-        raise _Unreadable(f"Colab did not send the notebook ({type(exc).__name__}: {exc}).", COLAB_ADVICE) from None
-    if reply is None:
-        raise _Unreadable(f"Colab did not send the notebook within {wait_s:g} s (the page is busy, or the browser "
-                          "lost its connection to the runtime). If it happens again, a notebook with many large "
-                          f"figures may need longer: run {retry} in a new cell.", COLAB_ADVICE)
-    notebook = reply.get("ipynb") if isinstance(reply, dict) else None
-    if not isinstance(notebook, dict):
-        raise _Unreadable("Colab answered without a notebook.", COLAB_ADVICE)
-    return notebook
-
-
-def _from_file(path: Path) -> tuple[dict, bytes, _dt.datetime]:
-    try:
-        data = path.read_bytes()
-        saved = _dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-    except FileNotFoundError:
-        raise _Unreadable(f"the notebook file {path} does not exist: it was never saved, or it was renamed or "
-                          "moved after its kernel started (then close the notebook with File > Close and Shut Down "
-                          "Notebook, open it again, and run this cell again).") from None
-    except OSError as exc:
-        raise _Unreadable(f"the notebook file {path} cannot be read ({exc.strerror or exc}).") from None
-    if not data.strip():
-        raise _Unreadable(f"the notebook file {path} is empty.")
-    try:
-        notebook = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise _Unreadable(f"the notebook file {path} is not a readable notebook (not JSON: {exc}).") from None
-    return notebook, data, saved
-
-
-# ---------------------------------------------------------------- comparing with the release
 
 def _type_words(cell_type) -> str:
     return {"code": "a code cell", "markdown": "Markdown", "raw": "a Raw cell"}.get(cell_type, f"a {cell_type} cell")
@@ -330,7 +251,7 @@ def _lab_of(nb: dict) -> str | None:
 
 
 def _find_manifest(nb: dict, lab: str, release: str) -> dict:
-    """The manifest of this check cell in the saved notebook, or _Unreadable saying what the notebook is."""
+    """The manifest of this check cell in the saved notebook, or Unreadable saying what the notebook is."""
     others = []
     for cell in nb.get("cells", []):
         manifest = _meta(cell).get(METADATA_KEY)
@@ -342,14 +263,14 @@ def _find_manifest(nb: dict, lab: str, release: str) -> dict:
     if said and said != lab:
         raise _WrongLab(said)
     if not others and any(is_check_cell(c) and f'release="{release}"' in _text(c.get("source")) for c in nb["cells"]):
-        raise _Unreadable("the self-check cell in the saved notebook lost its hidden metadata (the release's list "
+        raise Unreadable("the self-check cell in the saved notebook lost its hidden metadata (the release's list "
                           "of graded cells), so there is nothing to compare with. Copy this cell from the release "
                           f"again (notebooks/{lab}.ipynb, the last cell), save, and run it.")
     if others:
-        raise _Unreadable(f"the saved notebook's self-check cell belongs to another release of this lab, or its "
+        raise Unreadable(f"the saved notebook's self-check cell belongs to another release of this lab, or its "
                           f"hidden metadata was edited (this cell is release {release}). Take the notebook from the "
                           "release again and copy your answers into it.")
-    raise _Unreadable("the saved notebook does not contain this self-check cell: it is not the notebook this cell "
+    raise Unreadable("the saved notebook does not contain this self-check cell: it is not the notebook this cell "
                       "runs in, or it was saved before you added the cell. Save the notebook (Ctrl-S).")
 
 
@@ -456,6 +377,35 @@ def _stale_note(nb: dict, shell) -> str | None:
             "Save (Ctrl-S) and run this cell again.")
 
 
+def _read(report: Report, notebook: dict | None, path, shell, wait_s: float) -> tuple[dict, bytes | None]:
+    """The notebook to check and, when read from a file, the file's bytes; sets where it was read and when saved.
+
+    In this order: `notebook` as given, the file at `path`, Colab's current notebook, the kernel session's file.
+    """
+    lab, release = report.lab, report.release
+    data = None
+    if notebook is None and path is None:
+        if in_colab():
+            retry = f'course_utils.selfcheck.run("{lab}", release="{release}", wait_s=10)'
+            notebook = from_colab(wait_s, retry)
+            report.source = "Colab (the notebook as File > Download saves it)"
+        else:
+            path = session_path(shell)
+            if path is None:
+                raise Unreadable("this check cannot tell which file this notebook is saved in: it runs "
+                                 "outside Colab and JupyterLab (or in a Jupyter older than jupyter_server 2).",
+                                 "Save the notebook (Ctrl-S, or File > Save) and check the saved file from a "
+                                 f"terminal: python -m course_utils.selfcheck path/to/{lab}.ipynb")
+    if notebook is None:
+        notebook, data, report.saved_at = from_file(Path(path))
+        report.source = str(path)
+    elif not report.source:
+        report.source = "the notebook given"
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        raise Unreadable(f"{report.source} is not a notebook (no list of cells).")
+    return notebook, data
+
+
 def check(lab: str, release: str, *, notebook: dict | None = None, path: str | os.PathLike | None = None,
           shell=None, wait_s: float = COLAB_TIMEOUT_S) -> Report:
     """Check the saved notebook of `lab` against the manifest of `release`; read only, never raises.
@@ -477,28 +427,9 @@ def check(lab: str, release: str, *, notebook: dict | None = None, path: str | o
     """
     started = time.perf_counter()
     report = Report(lab=lab, release=release)
-    shell = _shell() if shell is None else shell
+    shell = running_shell() if shell is None else shell
     try:
-        data = None
-        if notebook is None and path is None:
-            if _in_colab():
-                retry = f'course_utils.selfcheck.run("{lab}", release="{release}", wait_s=10)'
-                notebook = _from_colab(wait_s, retry)
-                report.source = "Colab (the notebook as File > Download saves it)"
-            else:
-                path = _session_path(shell)
-                if path is None:
-                    raise _Unreadable("this check cannot tell which file this notebook is saved in: it runs "
-                                      "outside Colab and JupyterLab (or in a Jupyter older than jupyter_server 2).",
-                                      "Save the notebook (Ctrl-S, or File > Save) and check the saved file from a "
-                                      f"terminal: python -m course_utils.selfcheck path/to/{lab}.ipynb")
-        if notebook is None:
-            notebook, data, report.saved_at = _from_file(Path(path))
-            report.source = str(path)
-        elif not report.source:
-            report.source = "the notebook given"
-        if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-            raise _Unreadable(f"{report.source} is not a notebook (no list of cells).")
+        notebook, data = _read(report, notebook, path, shell, wait_s)
         manifest = _find_manifest(notebook, lab, release)
         report.readable = True
         if data is not None:
@@ -512,13 +443,12 @@ def check(lab: str, release: str, *, notebook: dict | None = None, path: str | o
             report.problems.append(f"this notebook's Colab badge links {badge}, not {lab}: "
                                    "is this the right lab's file?")
         _compare(report, notebook, manifest)
-        if data is not None:
-            note = _stale_note(notebook, shell)
-            if note:
-                report.notes.append(note)
+        note = _stale_note(notebook, shell) if data is not None else None
+        if note:
+            report.notes.append(note)
     except _WrongLab as wrong:
         report.readable, report.other_lab = True, wrong.lab
-    except _Unreadable as why:
+    except Unreadable as why:
         report.readable, report.problems = False, []
         report.why_unreadable, report.advice = str(why), why.advice
     except Exception as exc:  # noqa: BLE001 - a check must never stop the notebook
