@@ -93,3 +93,27 @@ def kernel(tmp_path_factory):
 
         yield run
 
+
+@pytest.fixture
+def colab(monkeypatch):
+    """A stand-in google.colab: ``colab(reply)`` installs one whose message channel answers `reply` (or raises it)
+    and returns the list of (request type, timeout) it is asked with."""
+
+    def install(reply):
+        calls = []
+
+        def blocking_request(request_type, request="", timeout_sec=5, parent=None):
+            calls.append((request_type, timeout_sec))
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+
+        message = types.ModuleType("google.colab._message")
+        message.blocking_request = blocking_request
+        package = types.ModuleType("google.colab")
+        package._message = message
+        monkeypatch.setitem(sys.modules, "google.colab", package)
+        monkeypatch.setitem(sys.modules, "google.colab._message", message)
+        return calls
+
+    return install

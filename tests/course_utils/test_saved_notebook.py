@@ -47,25 +47,14 @@ def test_session_path_prefers_vs_code_then_the_session_then_the_environment(tmp_
     assert saved_notebook.session_path(types.SimpleNamespace(user_ns={"__session__": "console-1"})) is None
 
 
-def test_from_colab_asks_the_page_and_explains_silence(monkeypatch):
+def test_from_colab_asks_the_page_and_explains_silence(colab):
     """Is the notebook asked for through Colab's message channel, and no answer an Unreadable with Colab's advice?"""
-    replies = [{"ipynb": {"cells": []}}, None]
-    calls = []
-
-    def blocking_request(request_type, request="", timeout_sec=5, parent=None):
-        calls.append((request_type, timeout_sec))
-        return replies.pop(0)
-
-    message = types.ModuleType("google.colab._message")
-    message.blocking_request = blocking_request
-    colab = types.ModuleType("google.colab")
-    colab._message = message
-    monkeypatch.setitem(sys.modules, "google.colab", colab)
-    monkeypatch.setitem(sys.modules, "google.colab._message", message)
-    assert saved_notebook.from_colab(2.0, "retry()") == {"cells": []}
+    calls = colab({"ipynb": {"cells": []}})
+    assert saved_notebook.from_colab(2.0, "retry()") == {"cells": []} and calls == [("get_ipynb", 2.0)]
+    colab(None)
     with pytest.raises(Unreadable, match=r"within 2 s .* run retry\(\) in a new cell") as info:
         saved_notebook.from_colab(2.0, "retry()")
-    assert info.value.advice == COLAB_ADVICE and calls == [("get_ipynb", 2.0)] * 2
+    assert info.value.advice == COLAB_ADVICE
 
 
 def test_running_shell_is_none_outside_ipython(monkeypatch):

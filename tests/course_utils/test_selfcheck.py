@@ -251,25 +251,6 @@ def test_cells_run_after_the_last_save_give_a_note(tmp_path):
     assert selfcheck.check(LAB, release_of(nb), shell=shell).notes == []
 
 
-def _colab(monkeypatch, reply):
-    """A stand-in google.colab whose message channel answers get_ipynb with `reply` (or raises it)."""
-    calls = []
-
-    def blocking_request(request_type, request="", timeout_sec=5, parent=None):
-        calls.append((request_type, timeout_sec))
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    message = types.ModuleType("google.colab._message")
-    message.blocking_request = blocking_request
-    colab = types.ModuleType("google.colab")
-    colab._message = message
-    monkeypatch.setitem(sys.modules, "google.colab", colab)
-    monkeypatch.setitem(sys.modules, "google.colab._message", message)
-    return calls
-
-
 def colab_json(nb: dict) -> dict:
     """The notebook as Colab's front end sends it: sources as lists of lines, Colab's own metadata added."""
     nb = copy.deepcopy(nb)
@@ -282,9 +263,9 @@ def colab_json(nb: dict) -> dict:
     return nb
 
 
-def test_colab_reads_the_notebook_through_its_message_channel(monkeypatch):
+def test_colab_reads_the_notebook_through_its_message_channel(colab):
     nb = colab_json(released())
-    calls = _colab(monkeypatch, {"ipynb": nb})
+    calls = colab({"ipynb": nb})
     report = selfcheck.check(LAB, release_of(released()), shell=types.SimpleNamespace(user_ns={}))
     assert calls == [("get_ipynb", selfcheck.COLAB_TIMEOUT_S)]
     assert report.ok and report.source.startswith("Colab") and report.saved_at is None
@@ -298,21 +279,21 @@ def test_colab_reads_the_notebook_through_its_message_channel(monkeypatch):
     (RuntimeError("frontend error"), "Colab did not send the notebook (RuntimeError: frontend error)"),
     ({"error": "no notebook"}, "Colab answered without a notebook"),
 ])
-def test_colab_without_an_answer_says_so(monkeypatch, reply, said):
-    _colab(monkeypatch, reply)
+def test_colab_without_an_answer_says_so(colab, reply, said):
+    colab(reply)
     report = selfcheck.check(LAB, release_of(released()), shell=types.SimpleNamespace(user_ns={}))
     assert not report.readable and said in report.text()
     assert "Run this cell again in a moment. To hand in: File > Save, then File > Download" in report.text()
 
 
-def test_colab_timeout_names_a_longer_wait(monkeypatch, capsys):
+def test_colab_timeout_names_a_longer_wait(colab, capsys):
     """A page too slow for the 1.5 s default: the message gives the call with a longer wait, and that call waits."""
-    _colab(monkeypatch, None)
+    colab(None)
     release = release_of(released())
     selfcheck.run(LAB, release)
     out = capsys.readouterr().out
     assert f'run course_utils.selfcheck.run("{LAB}", release="{release}", wait_s=10) in a new cell' in out
-    calls = _colab(monkeypatch, {"ipynb": colab_json(released())})
+    calls = colab({"ipynb": colab_json(released())})
     selfcheck.run(LAB, release, wait_s=10)
     assert calls == [("get_ipynb", 10)] and "✔ This notebook will grade" in capsys.readouterr().out
 
