@@ -59,15 +59,15 @@ def from_colab(wait_s: float, retry: str) -> dict:
         from google.colab import _message
     except Exception as exc:  # noqa: BLE001 - whatever Colab's module raises, say it plainly
         raise Unreadable(f"Colab's message channel is not available here ({type(exc).__name__}: {exc}).",
-                          COLAB_ADVICE) from None
+                         COLAB_ADVICE) from None
     try:
         reply = _message.blocking_request("get_ipynb", request="", timeout_sec=wait_s)
     except Exception as exc:  # noqa: BLE001 - MessageError from the front end, a closed channel
         raise Unreadable(f"Colab did not send the notebook ({type(exc).__name__}: {exc}).", COLAB_ADVICE) from None
     if reply is None:
         raise Unreadable(f"Colab did not send the notebook within {wait_s:g} s (the page is busy, or the browser "
-                          "lost its connection to the runtime). If it happens again, a notebook with many large "
-                          f"figures may need longer: run {retry} in a new cell.", COLAB_ADVICE)
+                         "lost its connection to the runtime). If it happens again, a notebook with many large "
+                         f"figures may need longer: run {retry} in a new cell.", COLAB_ADVICE)
     notebook = reply.get("ipynb") if isinstance(reply, dict) else None
     if not isinstance(notebook, dict):
         raise Unreadable("Colab answered without a notebook.", COLAB_ADVICE)
@@ -81,8 +81,8 @@ def from_file(path: Path) -> tuple[dict, bytes, _dt.datetime]:
         saved = _dt.datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     except FileNotFoundError:
         raise Unreadable(f"the notebook file {path} does not exist: it was never saved, or it was renamed or "
-                          "moved after its kernel started (then close the notebook with File > Close and Shut Down "
-                          "Notebook, open it again, and run this cell again).") from None
+                         "moved after its kernel started (then close the notebook with File > Close and Shut Down "
+                         "Notebook, open it again, and run this cell again).") from None
     except OSError as exc:
         raise Unreadable(f"the notebook file {path} cannot be read ({exc.strerror or exc}).") from None
     if not data.strip():

@@ -264,14 +264,14 @@ def _find_manifest(nb: dict, lab: str, release: str) -> dict:
         raise _WrongLab(said)
     if not others and any(is_check_cell(c) and f'release="{release}"' in _text(c.get("source")) for c in nb["cells"]):
         raise Unreadable("the self-check cell in the saved notebook lost its hidden metadata (the release's list "
-                          "of graded cells), so there is nothing to compare with. Copy this cell from the release "
-                          f"again (notebooks/{lab}.ipynb, the last cell), save, and run it.")
+                         "of graded cells), so there is nothing to compare with. Copy this cell from the release "
+                         f"again (notebooks/{lab}.ipynb, the last cell), save, and run it.")
     if others:
         raise Unreadable(f"the saved notebook's self-check cell belongs to another release of this lab, or its "
-                          f"hidden metadata was edited (this cell is release {release}). Take the notebook from the "
-                          "release again and copy your answers into it.")
+                         f"hidden metadata was edited (this cell is release {release}). Take the notebook from the "
+                         "release again and copy your answers into it.")
     raise Unreadable("the saved notebook does not contain this self-check cell: it is not the notebook this cell "
-                      "runs in, or it was saved before you added the cell. Save the notebook (Ctrl-S).")
+                     "runs in, or it was saved before you added the cell. Save the notebook (Ctrl-S).")
 
 
 def _first_line(text: str, limit: int = 160) -> str:

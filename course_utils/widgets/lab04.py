@@ -13,6 +13,8 @@ from course_utils.widgets._panel import Panel, student_error
 
 __all__ = ["classify_regime", "LearningRateExplorer", "lr_explorer", "OptimizerRace", "optimizer_race"]
 
+LANDSCAPE_DPI = 90  # the landscapes' figures are shown unscaled (not sharp): at this dpi, 9 inches are 810 pixels
+
 
 def classify_regime(losses, path, loss_min: float = 0.0, tol: float = 1e-2) -> str:
     """Name what a run of an optimizer did, from its numbers alone.
@@ -97,7 +99,7 @@ class _LandscapePanel(Panel):
         self.w_range = _ranges(w_range)
         self.grid = _grid_losses(loss_fn, self.w_range, resolution)
         self.loss_min = float(np.nanmin(self.grid[2])) if loss_min is None else float(loss_min)
-        self.fig = Figure(figsize=figsize, dpi=90)
+        self.fig = Figure(figsize=figsize, dpi=LANDSCAPE_DPI)
         self.ax_path, self.ax_loss = self.fig.subplots(1, 2)
         _draw_contours(self.ax_path, self.grid, levels)
         (lo1, hi1), (lo2, hi2) = self.w_range
