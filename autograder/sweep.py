@@ -60,13 +60,13 @@ def _quiet():
 
 def _namespace(source: Path) -> tuple:
     """The source notebook's code cells (tests excluded) executed in a fresh namespace, as a kernel would."""
-    from course_utils import checks
+    from course_utils import hidden
 
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     with _quiet():
         for index, code in enumerate(reference_code(source)):
             exec(compile(code, f"{source} (code cell {index})", "exec"), namespace)
-    return checks, namespace
+    return hidden, namespace
 
 
 def sweep(source: Path, seeds, *, only: str | None = None, seeds_for: dict | None = None, max_failures: int = 5,
@@ -93,7 +93,7 @@ def sweep(source: Path, seeds, *, only: str | None = None, seeds_for: dict | Non
     cwd = os.getcwd()
     os.chdir(source.parent)  # a notebook opens its data files by relative path, as in its kernel
     try:
-        checks, namespace = _namespace(source)
+        hidden, namespace = _namespace(source)
         reference = Reference(dict(namespace))
         seeds, seeds_for = list(seeds), {k: list(v) for k, v in (seeds_for or {}).items()}
         results = []
@@ -102,7 +102,7 @@ def sweep(source: Path, seeds, *, only: str | None = None, seeds_for: dict | Non
                 continue
             for test in cell.tests:
                 record = TestSweep(cell.grade_id, test.name)
-                student = checks._Student(namespace)
+                student = hidden.Student(namespace)
                 kwargs = {"reference": reference} if test.wants_reference else {}
                 start = time.perf_counter()
                 for seed in seeds_for.get(cell.grade_id, seeds):

@@ -105,7 +105,7 @@ def encode(x, *, student=None, depth: int = 0):
         return plain
     root = type(x).__module__.partition(".")[0]
     if root in ("torch", "tensorflow", "keras") and hasattr(x, "numpy") and hasattr(x, "shape"):
-        from course_utils.checks import as_array, framework_of
+        from course_utils.frameworks import as_array, framework_of
 
         return _array_marker(as_array(x), framework_of(x))
     return _encode_other(x, student, depth)

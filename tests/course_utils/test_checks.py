@@ -234,4 +234,4 @@ def test_checks_re_exports_the_frameworks_and_hidden_test_names():
     assert checks.as_array is frameworks.as_array and checks.framework_of is frameworks.framework_of
     assert checks.type_names is frameworks.type_names
     assert checks.run_hidden_test is hidden.run_hidden_test and checks.CheckFailed is hidden.CheckFailed
-    assert checks.NameMissing is hidden.NameMissing and checks._Student is hidden.Student
+    assert checks.NameMissing is hidden.NameMissing and checks.Student is hidden.Student
