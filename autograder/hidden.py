@@ -39,6 +39,8 @@ from typing import Callable
 
 import nbformat
 
+from autograder import cells as nbcells
+
 BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 PREFIX = "hidden_test_"
 
@@ -111,21 +113,18 @@ class Reference:
             raise AttributeError(f"the reference solution defines no `{name}`") from None
 
 
-def _meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
-
-
 def is_source_test_cell(cell) -> bool:
-    meta = _meta(cell)
+    """A test cell of the source: a code cell whose ``grade`` is exactly true, not an answer. Stricter than
+    `autograder.cells.is_test_cell` (any true value) on purpose: only the JSON true nbgrader writes counts."""
+    meta = nbcells.nbgrader(cell)
     return cell.get("cell_type") == "code" and meta.get("grade") is True and not meta.get("solution")
 
 
 def is_locked_cell(cell) -> bool:
     """nbgrader's locked cells that are neither solution nor grade cells (their text is the release's, always)."""
-    meta = _meta(cell)
+    meta = nbcells.nbgrader(cell)
     return (cell.get("cell_type") == "code" and meta.get("locked") is True and not meta.get("solution")
-            and not meta.get("grade") and isinstance(meta.get("grade_id"), str) and bool(meta.get("grade_id")))
+            and not meta.get("grade") and bool(nbcells.grade_id(cell)))
 
 
 def _definitions(source: str) -> str:
@@ -213,13 +212,13 @@ def load_suite(source: Path, lab: str | None = None) -> Suite:
         raise HiddenTestError(f"{source}: cannot read the source notebook ({type(exc).__name__}: {exc})") from None
     cells, seen, locked, order = [], set(), [], []
     for index, cell in enumerate(nb.cells):
-        grade_id = _meta(cell).get("grade_id")
+        grade_id = nbcells.grade_id(cell)
         order.append(grade_id if isinstance(grade_id, str) else "")
         if is_locked_cell(cell):
             locked.append(LockedCell(grade_id, index, cell.source, _definitions(cell.source)))
         if not is_source_test_cell(cell):
             continue
-        meta = _meta(cell)
+        meta = nbcells.nbgrader(cell)
         grade_id = meta.get("grade_id")
         where = f"{source}, cell {index} (grade_id {grade_id!r})"
         if not isinstance(grade_id, str) or not grade_id:

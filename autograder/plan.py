@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import cells as nbcells
 from autograder.course import check_labs, gradebook_path, open_course, source_labs
 from autograder.gradebook import CourseError, completed, ensure_assignment, graded_tests, load_course, release_notebook
 from autograder.ids import printable_id, storable_id
@@ -130,16 +131,7 @@ def _grade_ids(source: Path) -> set[str]:
         cells = json.loads(source.read_text(encoding="utf-8")).get("cells", [])
     except (OSError, ValueError, AttributeError):
         return set()
-    return _cell_ids(cells if isinstance(cells, list) else [])
-
-
-def _cell_ids(cells: list) -> set[str]:
-    ids = set()
-    for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader") if isinstance(cell, dict) else None
-        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
-            ids.add(meta["grade_id"])
-    return ids
+    return nbcells.grade_ids(cells if isinstance(cells, list) else [])
 
 
 def _which_lab(lab: Lab, ids: set[str]) -> str | None:
@@ -162,7 +154,7 @@ def refuse(lab: Lab, data: bytes) -> str | None:
     if problem is not None:
         return (f"{lab.name}.ipynb cannot be graded: {problem}. Nothing was run; ask the student to download the "
                 "notebook again (Jupyter: File > Download; Colab: File > Download > Download .ipynb) and resubmit")
-    other = _which_lab(lab, _cell_ids(cells))
+    other = _which_lab(lab, nbcells.grade_ids(cells))
     if other is not None:
         return (f"this is {other}'s notebook, not {lab.name}'s (its graded cells are {other}'s): nothing was run; "
                 f"ask the student to submit {lab.name}.ipynb")

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder import cells as nbcells
 from course_utils.selfcheck import is_check_cell
 
 if TYPE_CHECKING:
@@ -23,19 +24,6 @@ __all__ = ["cell_flags", "first_line", "graded_cell_types", "notebook_cells", "r
 def first_line(text: str, limit: int = 300) -> str:
     lines = [line for line in str(text).splitlines() if line.strip()]
     return (lines[0] if lines else "").strip()[:limit]
-
-
-def _nbgrader(cell) -> dict:
-    meta = cell.get("metadata") if isinstance(cell, dict) else None
-    meta = meta.get("nbgrader") if isinstance(meta, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
-def _is_submission_test_cell(cell) -> bool:
-    meta = _nbgrader(cell)
-    grade_id = meta.get("grade_id")
-    return (meta.get("grade") is True and not meta.get("solution")) or (
-        isinstance(grade_id, str) and grade_id.startswith("test_"))
 
 
 def read_submission(path: Path, limits: Limits, suite: Suite | None = None
@@ -100,7 +88,7 @@ def _read_cells(cells: list, suite: Suite | None) -> tuple[list[tuple[str, str]]
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict):
             continue
-        grade_id = _nbgrader(cell).get("grade_id")
+        grade_id = nbcells.grade_id(cell)
         if isinstance(grade_id, str):
             ids.append(grade_id)
             key = position.get(grade_id, key)
@@ -114,7 +102,7 @@ def _read_cells(cells: list, suite: Suite | None) -> tuple[list[tuple[str, str]]
             code.append((f"cell {index} ({grade_id}, locked: run from the release)", given.source))
             keys.append(key)
             continue
-        if cell.get("cell_type") != "code" or _is_submission_test_cell(cell) or is_check_cell(cell):
+        if cell.get("cell_type") != "code" or nbcells.is_submission_test_cell(cell) or is_check_cell(cell):
             continue  # the self-check cell (course_utils.selfcheck), exactly as released, is not graded
         if not isinstance(source, str) or not source.strip():
             continue
@@ -139,7 +127,7 @@ def graded_cell_types(source: Path) -> dict[str, str]:
     cells = json.loads(Path(source).read_text(encoding="utf-8")).get("cells", [])
     out = {}
     for cell in cells:
-        meta = _nbgrader(cell)
+        meta = nbcells.nbgrader(cell)
         grade_id = meta.get("grade_id")
         if isinstance(grade_id, str) and grade_id and (
                 meta.get("solution") or meta.get("grade") or (meta.get("locked") and cell.get("cell_type") == "code")):
@@ -153,7 +141,7 @@ def cell_flags(cells: list, expected: dict[str, str]) -> list[dict]:
     what happened and how to fix it. A grade_id that repeats counts by its last cell, as in nbgrader."""
     found = {}
     for cell in cells:
-        grade_id = _nbgrader(cell).get("grade_id")
+        grade_id = nbcells.grade_id(cell)
         if isinstance(grade_id, str):
             found[grade_id] = cell.get("cell_type") if isinstance(cell, dict) else None
     flags = []
