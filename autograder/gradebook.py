@@ -39,12 +39,13 @@ from autograder import cells
 from autograder.autograded import (MARKER, autograded_notebook, clean, clean_notebook, load_notebook_for_feedback,
                                    read_marker)
 from autograder.feedback import markdown_text, summary_markdown
+from autograder.ids import storable_id
 
 # names other modules import from here: the autograded notebook and its feedback live in autograder.autograded and
 # autograder.feedback
 __all__ = ["MARKER", "Course", "CourseError", "Graded", "alembic_on_path", "autograded_notebook", "clean",
            "clean_notebook", "completed", "ensure_assignment", "file_sha256", "graded_tests", "load_course",
-           "markdown_text", "record", "release_notebook", "scores", "summary_markdown"]
+           "markdown_text", "record", "release_notebook", "scores", "storable_id", "summary_markdown"]
 _marker = read_marker  # autograder.batch's name for it
 FILE_MODE = 0o644  # of the files written for nbgrader (rw-r--r--: its feedback and export read them)
 
@@ -305,15 +306,6 @@ def record(course: Course, lab: str, graded: Graded, release: nbformat.NotebookN
         for tmp, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-
-
-def storable_id(student: str) -> bool:
-    """Whether nbgrader's gradebook can store `student` (valid UTF-8: not a folder name of raw bytes)."""
-    try:
-        student.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _withdraw(course: Course, lab: str, student: str) -> None:

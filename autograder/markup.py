@@ -1,7 +1,7 @@
 """Student markup made safe for an instructor's browser: Markdown, HTML and outputs, sanitised with nh3.
 
 Everything a student wrote that an instructor opens passes through here: the autograded
-notebook (autograder.gradebook.autograded_notebook), the feedback HTML of ``nbgrader
+notebook (autograder.autograded.autograded_notebook), the feedback HTML of ``nbgrader
 generate_feedback`` and the pages of nbgrader's formgrader (both through `SanitizeMarkup`, which
 nbgrader_config.py registers as a preprocessor of nbconvert's HTMLExporter). The policy:
 
