@@ -19,6 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_output, new_raw_ce
 from autograder import cells as nbcells
 from autograder import markup
 from autograder.feedback import _flag_message, _verdict, summary_markdown
+from autograder.text import KEY_LIMIT, UNSTORABLE, clean_value
 
 if TYPE_CHECKING:
     from autograder.gradebook import Graded
@@ -26,9 +27,8 @@ if TYPE_CHECKING:
 MARKER = "autograder"  # key of the autograded notebook's metadata that marks a finished grade
 MAX_READ_BYTES = 20 * 1024 * 1024  # larger submissions are graded, but not copied into feedback
 MAX_CLEAN_CHARS = 20_000  # a string of a grade result is cut there
-MAX_KEY_CHARS = 200  # a dict key of a grade result is cut there
+MAX_KEY_CHARS = KEY_LIMIT  # a dict key of a grade result is cut there
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 _UNPRINTABLE_SOURCE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
@@ -54,15 +54,10 @@ def read_marker(path: Path) -> dict:
 
 
 def clean(value, limit: int = MAX_CLEAN_CHARS):
-    """`value` with every string valid UTF-8 (lone surrogates replaced), without control characters, bounded."""
-    if isinstance(value, str):
-        text = value.encode("utf-8", "replace").decode("utf-8")
-        return _UNPRINTABLE.sub("?", text)[:limit]
-    if isinstance(value, dict):
-        return {clean(k, MAX_KEY_CHARS) if isinstance(k, str) else k: clean(v, limit) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v, limit) for v in value]
-    return value
+    """`value` with every string valid UTF-8 (lone surrogates replaced), without control characters, bounded:
+    `autograder.text.clean_value` with the gradebook's rule (`UNSTORABLE` characters become ``?``, escapes and
+    values that are not strings kept, a plain cut; string keys cut at `MAX_KEY_CHARS`)."""
+    return clean_value(value, limit, strict=False, escapes=False, unsafe=UNSTORABLE, cut="")
 
 
 def clean_source(text: str) -> str:

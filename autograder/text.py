@@ -7,8 +7,8 @@ say how each caller wants it done:
   defaults, terminal escapes removed, every character that is not printable (but newlines and tabs)
   replaced with ``?``, cut with ``...``;
 - what the batch prints beside a student's id: ``escapes=False, cut=""``;
-- what the gradebook stores (`autograder.gradebook.clean`): ``escapes=False, unsafe=UNSTORABLE, cut=""``
-  with ``strict=False``.
+- what the gradebook stores (`autograder.autograded.clean`, which `autograder.gradebook` re-exports):
+  ``escapes=False, unsafe=UNSTORABLE, cut=""`` with ``strict=False``.
 
 Whatever the rule, the result is valid UTF-8 (each lone surrogate becomes ``?``) and at most `limit`
 characters long.

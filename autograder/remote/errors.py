@@ -9,10 +9,10 @@ builtin category (or `RemoteWarning`).
 from __future__ import annotations
 
 import builtins
-import re
 import warnings
 
 from autograder.remote._wire_codec import BUILTIN_EXCEPTIONS
+from autograder.text import clean_text
 from course_utils.checks import NameMissing
 
 __all__ = ["BUILTIN_EXCEPTIONS", "InPlaceChange", "NameMissing", "RemoteError", "RemoteProtocolError",
@@ -101,25 +101,6 @@ def _reemit_warnings(reported, call: str) -> None:
         if not (isinstance(category, type) and issubclass(category, Warning)):
             category = RemoteWarning
         warnings.warn(f"{call}: {_clean(item.get('message'), WARNING_CHARS)}", category, stacklevel=3)
-
-
-# Terminal escape sequences (CSI, OSC, and two-character ones), removed whole before characters are checked.
-_ESCAPES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -~]?)|\x9b[0-?]*[ -/]*[@-~]?")
-
-
-def clean_text(text, limit: int = 1000) -> str:
-    """Text a submission controls, made safe to store and print.
-
-    Terminal escape sequences are removed; every other character that is not
-    printable (control characters, lone surrogates, bidirectional overrides,
-    unassigned code points) becomes ``?``, except newlines and tabs; the result
-    is at most `limit` characters (cut with ``...``) and always valid UTF-8.
-    """
-    if not isinstance(text, str):
-        text = "" if text is None else str(text)
-    text = _ESCAPES.sub("", text[: limit * 4 + 64])
-    text = "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
-    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
 def _clean(text, limit: int = MESSAGE_CHARS) -> str:

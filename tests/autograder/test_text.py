@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from autograder import gradebook, remote
+from autograder import autograded, gradebook, remote
 from autograder.text import UNSTORABLE, clean_text, clean_value
 
 HOSTILE = [
@@ -22,6 +22,27 @@ def test_one_implementation_keeps_every_callers_rule(text, limit):
     what `remote.clean_text` and `gradebook.clean` give?"""
     assert clean_text(text, limit) == remote.clean_text(text, limit)
     assert clean_text(text, limit, escapes=False, unsafe=UNSTORABLE, cut="") == gradebook.clean(text, limit)
+
+
+def _nested(text):
+    """`text` everywhere a grade result can hold it: as a value, a long key, in lists and tuples, beside values and
+    keys of other types."""
+    return {text: [text, (text, 1.5, None)], "k" + text * 50: {text: text, 7: text}, None: b"\x1b", "n": float("nan"),
+            "list": [[text], (), {}, True, object]}
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize("limit", [0, 3, 10, 200, 1000, autograded.MAX_CLEAN_CHARS])
+def test_the_gradebook_rule_is_clean_value_without_strict(text, limit):
+    """Does `autograder.autograded.clean` (what the gradebook stores) give what `clean_value` gives with its rule
+    (no strict walk, escapes kept, the storable set of unsafe characters, a plain cut), on strings and on nested
+    values (keys cut at 200, tuples made lists, other values kept as they are)?"""
+    rule = {"strict": False, "escapes": False, "unsafe": UNSTORABLE, "cut": ""}
+    assert autograded.clean(text, limit) == clean_value(text, limit, **rule)
+    value = _nested(text)
+    out, expected = autograded.clean(value, limit), clean_value(value, limit, **rule)
+    assert repr(out) == repr(expected)  # repr: nan is not equal to itself
+    assert repr(autograded.clean(value)) == repr(clean_value(value, autograded.MAX_CLEAN_CHARS, **rule))
 
 
 @pytest.mark.parametrize("text", HOSTILE)
