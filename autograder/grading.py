@@ -102,7 +102,7 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
     student._ag_set_deadline(time.monotonic() + limits.test_timeout_s)
     try:
         for test in cell.tests:
-            object.__setattr__(student, "_ag_last_call", "")
+            student._ag.last_call = ""
             kwargs = {"reference": suite.reference()} if test.wants_reference else {}
             message = None
             try:
@@ -116,12 +116,12 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
             except (RemoteTimeout, RemoteError, NameMissing) as exc:
                 message = str(exc)
             except AssertionError as exc:
-                last = student._ag_last_call
+                last = student._ag.last_call
                 message = str(exc) or (f"a hidden check failed after calling {last}" if last else "a hidden check failed")
             except KeyboardInterrupt:
                 raise  # the instructor's Ctrl-C (a submission cannot signal the grader; its values are plain data)
             except BaseException as exc:  # noqa: BLE001 - a SystemExit from anything a student touched costs the test
-                last = student._ag_last_call
+                last = student._ag.last_call
                 message = f"{type(exc).__name__}: {exc}" + (f" (checking what {last} returned)" if last else "")
             if not sandbox.alive():
                 raise KernelDied(sandbox.death_reason())
@@ -273,8 +273,8 @@ class GradingRun:
         try:
             self._kernels()
         finally:  # what serving use_reference cost (calls from the kernel, answered here), and the bytes read
-            self.info["reference_calls"] = sum(s._ag_reference_calls for s in self.students)
-            self.info["reference_s"] = round(sum(s._ag_reference_s for s in self.students), 3)
+            self.info["reference_calls"] = sum(s._ag.reference_calls for s in self.students)
+            self.info["reference_s"] = round(sum(s._ag.reference_s for s in self.students), 3)
             self.info["received_bytes"] = self.budget.received
 
     def result(self, lab: str, started: float) -> dict:

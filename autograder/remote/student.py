@@ -67,23 +67,6 @@ class RemoteStudent:
                                                 max_reply_bytes or sandbox.limits.reply_mb << MB,
                                                 "__autograder_" + secrets.token_hex(8) + "__"))
 
-    # --- what the grader reads (grading.py; it also resets `_ag_last_call` with object.__setattr__)
-    @property
-    def _ag_last_call(self) -> str:
-        return self._ag.last_call
-
-    @_ag_last_call.setter
-    def _ag_last_call(self, call: str) -> None:
-        self._ag.last_call = call
-
-    @property
-    def _ag_reference_calls(self) -> int:
-        return self._ag.reference_calls
-
-    @property
-    def _ag_reference_s(self) -> float:
-        return self._ag.reference_s
-
     # --- plumbing
     def _ag_install(self) -> None:
         """Inject the helper (before the submission runs, so it holds unpatched tools)."""
