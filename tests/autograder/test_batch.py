@@ -6,7 +6,6 @@ submissions carry); one integration test runs the real grader on Lab 01.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -25,7 +24,7 @@ import pytest
 from autograder import batch, dispatch, plan
 from autograder.cli import main
 from tests.conftest import ROOT
-from tests.autograder.test_gradebook import HIDDEN, LAB, make_course, solved
+from tests.autograder.fixtures_gradebook import HIDDEN, LAB, make_course, solved
 
 GRADE_CELLS = 3  # test_add, test_mul and the manually graded answer
 
@@ -237,7 +236,6 @@ def test_unknown_lab_is_a_one_line_error(tmp_path):
     assert err.count("\n") == 1 and err.startswith("error: unknown lab nolab")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("autograder.hidden") is None, reason="needs autograder/hidden.py")
 def test_a_lab_without_hidden_tests_stops_before_grading(tmp_path):
     """With the real grader, does a source without hidden tests stop the batch with the fix, grading no one 0?"""
     root = make_course(tmp_path / "course", {"alice": solved()})
@@ -283,14 +281,8 @@ def test_kill_9_midway_then_rerun_loses_and_duplicates_nothing(tmp_path, child_e
 
 
 LAB01 = "01_perceptron"
-_real = pytest.mark.skipif(
-    importlib.util.find_spec("autograder.grading") is None
-    or not (ROOT / "solutions" / LAB01 / f"{LAB01}.ipynb").is_file()
-    or not (ROOT / "notebooks" / f"{LAB01}.ipynb").is_file(),
-    reason="needs autograder/grading.py, solutions/01_perceptron and notebooks/01_perceptron.ipynb")
 
 
-@_real
 @pytest.mark.slow
 def test_real_grading_of_lab01(tmp_path, child_env):
     """With the real grader, does the solution get full marks and the untouched release 0, in a course outside the repository?"""

@@ -172,7 +172,6 @@ LAB01 = ROOT / "solutions" / "01_perceptron" / "01_perceptron.ipynb"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not LAB01.exists(), reason="Lab 01 is not written yet")
 def test_lab01_solution_full_marks_and_release_zero(capsys, tmp_path):
     """Does `grade 01_perceptron` give the solution full marks and the stubbed release 0, as one JSON object each?"""
     assert cli.main(["grade", "01_perceptron", str(LAB01), "--json", "--seed", "0"]) == 0

@@ -22,7 +22,7 @@ from autograder import batch, gradebook, grading
 from tests.files import fixture_lab
 from tests.autograder.hanging import never_ends
 from tests.autograder.test_batch import _threaded_client, fake_grade, run_cli
-from tests.autograder.test_gradebook import LAB, TESTS, graded, make_course, row_counts, solved
+from tests.autograder.fixtures_gradebook import LAB, TESTS, graded, make_course, row_counts, solved
 
 #: What no printed line may hold: C0 controls but the line end, DEL, C1 controls, bidirectional overrides and
 #: isolates, zero-width characters, lone surrogates.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from autograder import gradebook
 from autograder.gradebook import Graded
-from tests.autograder.test_gradebook import LAB, TESTS, make_course, solved
+from tests.autograder.fixtures_gradebook import LAB, TESTS, make_course, solved
 
 # Canvas ids as collect gives them. 1004 handed in but was never graded; 1003 is not in ROSTER.
 SCORES = {
