@@ -14,7 +14,7 @@ import pytest
 from autograder.grading import grade_notebook
 from autograder.sandbox import Limits
 from tests.files.cells import nbgrader_cell
-from tests.files.fixture_lab import LAB, TEST_PERCEPTRON, source_notebook, with_solution
+from tests.files.fixture_lab import LAB, TEST_PERCEPTRON, grade_submission, source_notebook, with_solution, write_source
 
 LIMITS = Limits(cell_timeout_s=20, call_timeout_s=10, test_timeout_s=30, notebook_timeout_s=60, memory_mb=1024,
                 processes=64, interrupt_grace_s=1, max_restarts=1)
@@ -87,16 +87,11 @@ ATTACKS = {"edited": (edited, True), "deleted and redefined": (deleted_and_redef
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    path = tmp_path_factory.mktemp("course") / "solutions" / LAB / f"{LAB}.ipynb"
-    path.parent.mkdir(parents=True)
-    nbformat.write(lab_source(), path)
-    return path
+    return write_source(tmp_path_factory.mktemp("course"), LAB, lab_source())
 
 
 def grade(nb, lab, tmp_path):
-    path = tmp_path / "submission.ipynb"
-    nbformat.write(nb, path)
-    return grade_notebook(LAB, path, source=lab, limits=LIMITS, seed=0)
+    return grade_submission(nb, LAB, lab, tmp_path, LIMITS)
 
 
 def test_the_lab_grades_honestly(lab, tmp_path):

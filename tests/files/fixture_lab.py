@@ -7,6 +7,7 @@ swaps one solution region for another implementation.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nbformat
 
@@ -123,7 +124,22 @@ def release(nb):
 
 def write_lab(root):
     """Write the fixture lab as <root>/solutions/99_fixture/99_fixture.ipynb; return that path."""
-    path = root / "solutions" / LAB / f"{LAB}.ipynb"
+    return write_source(root, LAB, source_notebook())
+
+
+def write_source(root: Path, lab: str, nb) -> Path:
+    """Write `nb` as the source notebook of `lab`, <root>/solutions/<lab>/<lab>.ipynb; return that path."""
+    path = root / "solutions" / lab / f"{lab}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(source_notebook(), path)
+    nbformat.write(nb, path)
     return path
+
+
+def grade_submission(nb, lab: str, source: Path, tmp_path: Path, limits, seed: int = 0) -> dict:
+    """Write `nb` as <tmp_path>/submission.ipynb and grade it as `lab` against the source notebook `source`
+    (`autograder.grading.grade_notebook` with `limits` and `seed`); return the result."""
+    from autograder.grading import grade_notebook  # here: most users of the fixture lab grade nothing
+
+    path = tmp_path / "submission.ipynb"
+    nbformat.write(nb, path)
+    return grade_notebook(lab, path, source=source, limits=limits, seed=seed)

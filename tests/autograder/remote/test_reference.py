@@ -14,11 +14,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder.grading import grade_notebook
 from autograder.remote.reference import _check_reference
 from autograder.sandbox import Limits
 from tests.autograder.remote.conftest import installed_student
 from tests.files.cells import nbgrader_cell
+from tests.files.fixture_lab import grade_submission, write_source
 
 LAB = "98_reference"
 LIMITS = Limits(cell_timeout_s=20, call_timeout_s=10, test_timeout_s=30, notebook_timeout_s=60, memory_mb=1024,
@@ -80,16 +80,11 @@ def lab_source(solutions=SOLUTION):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    path = tmp_path_factory.mktemp("course") / "solutions" / LAB / f"{LAB}.ipynb"
-    path.parent.mkdir(parents=True)
-    nbformat.write(lab_source(), path)
-    return path
+    return write_source(tmp_path_factory.mktemp("course"), LAB, lab_source())
 
 
 def grade(nb, lab, tmp_path):
-    path = tmp_path / "submission.ipynb"
-    nbformat.write(nb, path)
-    result = grade_notebook(LAB, path, source=lab, limits=LIMITS, seed=0)
+    result = grade_submission(nb, LAB, lab, tmp_path, LIMITS)
     return {t["grade_id"]: t["score"] for t in result["tests"]}, result
 
 
