@@ -127,10 +127,9 @@ def graded_cell_types(source: Path) -> dict[str, str]:
     cells = json.loads(Path(source).read_text(encoding="utf-8")).get("cells", [])
     out = {}
     for cell in cells:
-        meta = nbcells.nbgrader(cell)
-        grade_id = meta.get("grade_id")
-        if isinstance(grade_id, str) and grade_id and (
-                meta.get("solution") or meta.get("grade") or (meta.get("locked") and cell.get("cell_type") == "code")):
+        grade_id = nbcells.grade_id(cell)
+        if grade_id and (nbcells.is_solution_cell(cell) or nbcells.is_grade_cell(cell)
+                         or (nbcells.is_locked(cell) and cell.get("cell_type") == "code")):
             out.setdefault(grade_id, cell.get("cell_type"))
     return out
 
