@@ -5,7 +5,7 @@ import io
 
 from autograder import batch
 from tests.autograder.test_batch import fake_grade, scores
-from tests.autograder.test_gradebook import LAB, make_course, solved
+from tests.autograder.fixtures_gradebook import LAB, make_course, solved
 
 
 def test_existing_scheduler(tmp_path):

@@ -9,7 +9,7 @@ import nbformat
 
 from autograder import batch
 from tests.autograder.test_batch import _threaded_client, fake_grade, run_cli
-from tests.autograder.test_gradebook import LAB, make_course, solved
+from tests.autograder.fixtures_gradebook import LAB, make_course, solved
 
 
 def test_refusals_name_what_is_missing_and_write_nothing(tmp_path):

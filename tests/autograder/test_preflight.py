@@ -5,7 +5,7 @@ from pathlib import Path
 
 from autograder import batch
 from tests.autograder.test_batch import _threaded_client, fake_grade, run_cli
-from tests.autograder.test_gradebook import LAB, make_course, solved
+from tests.autograder.fixtures_gradebook import LAB, make_course, solved
 
 
 def failing_reference(lab, submission, *, source=None, limits=None, seed=None, hide=()):

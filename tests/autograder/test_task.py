@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from autograder import task
-from tests.autograder.test_gradebook import LAB
+from tests.autograder.fixtures_gradebook import LAB
 
 
 def test_worker_side_machinery_failures_are_errors_not_grades(tmp_path, monkeypatch):
