@@ -21,7 +21,7 @@ _swept = False
 _OURS = re.compile(rf"^{WORKDIR_PREFIX}[a-z0-9_]{{8}}$")  # tempfile.mkdtemp(prefix=WORKDIR_PREFIX)
 _LAYOUT = {"owner", "work", "conn", "tmp", "kernel.log",  # what a sandbox folder holds
            "root", "setup.json", "template.log",  # a template's
-           "source", "submission"}  # and a batch task's (autograder.batch.grade_task)
+           "source", "submission"}  # and a batch task's (autograder.task.grade_task)
 
 
 def _remove_entries(fd: int, stuck: set) -> str | None:

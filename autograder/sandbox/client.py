@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
 
+from autograder.limits import kernel_budget
 from autograder.sandbox import policy
 from autograder.sandbox.cgroups import _Cgroups
 from autograder.sandbox.cleanup import _sweep_once, private_dir, remove_tree
@@ -269,11 +270,10 @@ class Sandbox(_MemoryWatch):
         # The grader reads the kernel's sockets itself, under a byte budget (autograder.wire).
         from jupyter_client.session import Session
 
-        from autograder.wire import Budget, Channels
+        from autograder.wire import Channels
 
         self._session = Session(key=key.encode(), signature_scheme="hmac-sha256", username="autograder")
-        budget = self.byte_budget or Budget(per_message=(self.limits.reply_mb * 3 // 2 + 4) << 20,
-                                            total=self.limits.received_mb << 20)
+        budget = self.byte_budget or kernel_budget(self.limits)
         self._socket = Channels(str(ipc_prefix), CHANNEL_PORTS["shell_port"], CHANNEL_PORTS["stdin_port"],
                                 self._session.bsession, budget)
 
