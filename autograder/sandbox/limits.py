@@ -3,8 +3,9 @@
 `rlimits` gives the values (keyed by short names: ``cpu``, ``fsize``, ``core``, ``nproc``, ``as``);
 `RLIMIT_NAMES` maps those to the `resource` constants' names (a confined kernel's template sets them
 by name, importing nothing of the grader); `apply_rlimits` sets them in this process (each at most
-its hard limit). Another process of the grader that confines itself (the reference worker) can take
-its limits from `apply_rlimits` too.
+its hard limit). The reference worker sets its own limits with `apply_rlimits` too: its
+``autograder/remote/_confine.py`` loads this file by path (the worker runs with ``python -I``), so this
+module imports the standard library only.
 """
 from __future__ import annotations
 
