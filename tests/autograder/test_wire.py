@@ -1,4 +1,5 @@
-"""Attacks on the grader's protocol: floods of bytes, hostile text, malformed values.
+"""Attacks on the grader's protocol (autograder/wire.py and what reads it): floods of bytes, hostile text,
+malformed values.
 
 Each attack comes from inside the student's kernel (a notebook cell or a graded
 function), or from a fake kernel socket, and must end with the submission
