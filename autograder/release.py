@@ -43,46 +43,15 @@ _REGIONS = {
 }
 _REPOSITORY_LINE = re.compile(r'^REPOSITORY = "[^"]*"$', re.MULTILINE)
 
-# The install part of every lab's setup cell, the same in every lab. `make release` puts it where the
+# The install part of every lab's setup cell (autograder/_setup_cell.py, whose first line `REPOSITORY = "..."`
+# is replaced by the course's URL), the same in every lab. `make release` puts it where the
 # setup cell has its `REPOSITORY = "..."` line (replacing that line, any earlier rendering up to
 # INSTALL_END, or the older one-line `if "google.colab" ...: subprocess.check_call(...)` form), with
 # the URL from pyproject.toml. On Colab it installs the course package alone (--no-deps), so pip
 # never touches what Colab ships, and checks that the packages students rely on kept their versions.
 # COURSE_PIP_SOURCE (e.g. git+file:///path/to/checkout) points the install elsewhere; the tests use it.
 INSTALL_END = "# (end of the Colab install)"
-INSTALL_TEMPLATE = '''REPOSITORY = "{url}"
-import importlib, importlib.metadata, importlib.util, os, subprocess, sys
-if "google.colab" in sys.modules and importlib.util.find_spec("course_utils") is None:
-    # On Colab: install the course package alone; every package Colab ships stays as it is.
-    class CourseInstallError(RuntimeError):
-        def _render_traceback_(self):  # Jupyter shows this paragraph instead of a traceback
-            return [str(self)]
-    def _versions(names=("numpy", "tensorflow", "tensorflow-cpu", "keras", "torch", "ipywidgets", "matplotlib")):
-        found = {{}}
-        for name in names:
-            try:
-                found[name] = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                found[name] = None
-        return found
-    _before, _source = _versions(), os.environ.get("COURSE_PIP_SOURCE", f"git+{{REPOSITORY}}")
-    _pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-input",
-                           f"dl-foundations-labs @ {{_source}}"], capture_output=True, text=True)
-    if _pip.returncode != 0:
-        _said = [l.strip() for l in _pip.stderr.splitlines() if l.strip().startswith(("fatal:", "ERROR:"))]
-        _said = _said or _pip.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise CourseInstallError(
-            f"The course package could not be installed from {{_source}} (pip: {{_said[0]}}). "
-            "Check that this runtime is connected to the internet (Colab: the Connect button at the top right), "
-            "then run this cell again. If it fails again with a connected runtime, the course's repository "
-            "address above is wrong or private: tell your instructor, who fixes it and releases the labs again.")
-    importlib.invalidate_caches()
-    _changed = {{k: f"{{v}} -> {{w}}" for (k, v), w in zip(_before.items(), _versions().values()) if v != w}}
-    if _changed:
-        raise CourseInstallError(
-            f"Installing the course package changed {{_changed}}, which this runtime had already loaded. "
-            "Use Runtime > Disconnect and delete runtime, run the notebook again, and tell your instructor.")
-''' + INSTALL_END
+INSTALL_SOURCE = Path(__file__).with_name("_setup_cell.py")  # the install part as a real file, line for line
 
 
 class ReleaseError(ValueError):
@@ -191,14 +160,18 @@ def validate(path: Path) -> nbformat.NotebookNode:
 
 
 def render_install(url: str) -> str:
-    """The install part of the setup cell for the course at `url` (see INSTALL_TEMPLATE)."""
+    """The install part of the setup cell for the course at `url` (INSTALL_SOURCE with this URL)."""
     if '"' in url or "\\" in url or not url.strip():
         raise ReleaseError(f"pyproject.toml: [project.urls] Repository {url!r} is not a usable URL")
-    return INSTALL_TEMPLATE.format(url=url)
+    first, rest = INSTALL_SOURCE.read_text(encoding="utf-8").split("\n", 1)
+    if not (_REPOSITORY_LINE.fullmatch(first) and rest.endswith(INSTALL_END + "\n")):
+        raise ReleaseError(f"{INSTALL_SOURCE}: must start with a line `REPOSITORY = \"...\"` and end with the line "
+                           f"{INSTALL_END!r}; restore it from git")
+    return f'REPOSITORY = "{url}"\n' + rest[:-1]
 
 
 def render_setup_source(source: str, url: str, where: str = "the setup cell") -> str:
-    """`source` with its install part (from the REPOSITORY line on) rendered from INSTALL_TEMPLATE."""
+    """`source` with its install part (from the REPOSITORY line on) rendered from INSTALL_SOURCE."""
     lines = source.split("\n")
     starts = [i for i, line in enumerate(lines) if _REPOSITORY_LINE.fullmatch(line)]
     if len(starts) != 1:

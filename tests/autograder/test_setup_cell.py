@@ -1,4 +1,4 @@
-"""The setup cell's Colab install: one template, rendered into every lab by the release tool.
+"""The setup cell's Colab install: one file, autograder/_setup_cell.py, rendered into every lab by the release tool.
 
 The full install onto a Colab-like stack is `make test-colab` (tests/colab/); here, the fast parts:
 every released lab carries the same install, rendered from pyproject's URL, and a failing install
