@@ -52,7 +52,7 @@ def _solutions_commit() -> str:
     return run.stdout.strip() or "unknown"
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("labs", nargs="*", metavar="LAB")
     parser.add_argument("--seeds", type=int, default=3000)
@@ -60,24 +60,25 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "seed-sweep.md")
     parser.add_argument("--from-logs", type=Path, metavar="DIR",
                         help="tabulate the outputs of earlier `python -m autograder sweep LAB` runs, DIR/<lab>.log")
-    args = parser.parse_args(argv)
-    labs = args.labs or sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb")
-                               if p.stem == p.parent.name)
-    started = time.perf_counter()
-    if args.from_logs:
-        results = []
-        for lab in labs:
-            log = args.from_logs / f"{lab}.log"
-            if not log.is_file():
-                print(f"error: --from-logs {args.from_logs}: no {log.name}; run python -m autograder sweep {lab} "
-                      f"> {log}", file=sys.stderr)
-                return 2
-            stdout = log.read_text(encoding="utf-8", errors="replace")
-            results.append((lab, 0 if f"{lab}: " in stdout and "    seed " not in stdout else 1, stdout, 0.0))
-    else:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(lambda lab: run_lab(lab, args.seeds, args.heavy_seeds), labs))
-    wall = time.perf_counter() - started
+    return parser
+
+
+def _results_from_logs(labs: list[str], logs: Path) -> list[tuple[str, int, str, float]] | None:
+    """run_lab's results read back from DIR/<lab>.log files; None (after saying which is missing) when one is."""
+    results = []
+    for lab in labs:
+        log = logs / f"{lab}.log"
+        if not log.is_file():
+            print(f"error: --from-logs {logs}: no {log.name}; run python -m autograder sweep {lab} "
+                  f"> {log}", file=sys.stderr)
+            return None
+        stdout = log.read_text(encoding="utf-8", errors="replace")
+        results.append((lab, 0 if f"{lab}: " in stdout and "    seed " not in stdout else 1, stdout, 0.0))
+    return results
+
+
+def _tabulate(results) -> tuple[list[str], list[str], int]:
+    """Each lab's output printed; (table rows, failures, exit status)."""
     rows, failures, code = [], [], 0
     for lab, returncode, stdout, seconds in results:
         print(stdout, end="")
@@ -91,17 +92,24 @@ def main(argv=None) -> int:
             rows.append(f"| {lab} | {m['cell']} | {passed} / {runs} | "
                         f"{f'{bound(runs):.2e}' if passed == runs else 'FAILED'} | {float(m['ms']):.1f} |")
         failures += [f"{lab}: {line.strip()}" for line in stdout.splitlines() if line.startswith("    seed ")]
+    return rows, failures, code
+
+
+def _how(args, wall: float) -> str:
+    """The report's sentence on how the sweep was measured."""
     if args.from_logs:
-        how = (f"Measured with `python -m autograder sweep LAB --seeds N [--seeds-for GRADE_ID=N]` for each lab, "
-               f"one lab at a time beside other work on a {os.cpu_count()}-core machine (so the times a seed are "
-               f"inflated), tabulated by `python benchmarks/seed_sweep.py --from-logs DIR` on "
-               f"{datetime.date.today().isoformat()}, Python {platform.python_version()}, solutions/ as of commit "
-               f"{_solutions_commit()}. The seeds of each test are in its row.")
-    else:
-        how = (f"Measured with `make sweep SWEEP_SEEDS={args.seeds}` (`python benchmarks/seed_sweep.py --seeds "
-               f"{args.seeds} --heavy-seeds {args.heavy_seeds}{' ' + ' '.join(args.labs) if args.labs else ''}`) on "
-               f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-               f"two labs at a time; {wall / 60:.1f} min in all.")
+        return (f"Measured with `python -m autograder sweep LAB --seeds N [--seeds-for GRADE_ID=N]` for each lab, "
+                f"one lab at a time beside other work on a {os.cpu_count()}-core machine (so the times a seed are "
+                f"inflated), tabulated by `python benchmarks/seed_sweep.py --from-logs DIR` on "
+                f"{datetime.date.today().isoformat()}, Python {platform.python_version()}, solutions/ as of commit "
+                f"{_solutions_commit()}. The seeds of each test are in its row.")
+    return (f"Measured with `make sweep SWEEP_SEEDS={args.seeds}` (`python benchmarks/seed_sweep.py --seeds "
+            f"{args.seeds} --heavy-seeds {args.heavy_seeds}{' ' + ' '.join(args.labs) if args.labs else ''}`) on "
+            f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"two labs at a time; {wall / 60:.1f} min in all.")
+
+
+def _report(how: str, rows: list[str], failures: list[str]) -> str:
     text = [
         "# Seed sweep: every hidden test against its own solution",
         "",
@@ -120,10 +128,26 @@ def main(argv=None) -> int:
         *[f"- {line}" for line in failures],
         "",
     ]
-    args.out.write_text("\n".join(text), encoding="utf-8")
+    return "\n".join(text)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    labs = args.labs or sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb")
+                               if p.stem == p.parent.name)
+    started = time.perf_counter()
+    if args.from_logs:
+        results = _results_from_logs(labs, args.from_logs)
+        if results is None:
+            return 2
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(lambda lab: run_lab(lab, args.seeds, args.heavy_seeds), labs))
+    wall = time.perf_counter() - started
+    rows, failures, code = _tabulate(results)
+    args.out.write_text(_report(_how(args, wall), rows, failures), encoding="utf-8")
     print(f"wrote {args.out} ({wall / 60:.1f} min)")
     return code
-
 
 if __name__ == "__main__":
     sys.exit(main())
