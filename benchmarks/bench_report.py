@@ -50,14 +50,65 @@ MESSAGES = [
 ]
 
 
+def _write_roster(path: Path, ids: list[str], names: list[str]) -> None:
+    """A Canvas gradebook export of the class: a points-possible row, then one row per student."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *names])
+        writer.writerow(["    Points Possible", "", "", "", "", *["80.00"] * len(names)])
+        for i, sid in enumerate(ids):
+            writer.writerow([f"Last{i}, First{i}", sid, f"S{sid}", f"s{sid}@uni.example", "A", *[""] * len(names)])
+
+
+def _release(lab: str, tests: list[str]):
+    """A lab's release notebook: a long Markdown cell, then an exercise and a graded test cell per test."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    cells = [new_markdown_cell("# " + lab + "\n\n" + "Some explanation of the exercise. " * 120)]
+    for test in tests:
+        cells.append(new_code_cell("def f(x):\n    # TODO\n    raise NotImplementedError()\n" * 20))
+        cells.append(new_code_cell(f"check_close(f(1.0), 2.0)  # {test}", metadata={"nbgrader": {
+            "grade": True, "solution": False, "locked": True, "grade_id": test, "points": 10,
+            "schema_version": 3}}))
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+
+
+def _submit(gb, root: Path, lab: str, sid: str, release, pass_rate: dict[str, float], rng: random.Random) -> None:
+    """One student's scored submission of `lab`: its grades, its submitted and its autograded notebook."""
+    import nbformat
+
+    from autograder.gradebook import Graded, autograded_notebook
+
+    submission = gb.add_submission(lab, sid)
+    results = []
+    for grade in submission.notebooks[0].grades:
+        passed = rng.random() < pass_rate[grade.name]
+        grade.auto_score = 10.0 if passed else 0.0
+        grade.needs_manual_grade = False
+        message = "" if passed else rng.choice(MESSAGES).format(
+            a=rng.random(), b=rng.random(), c=rng.random() * 1e-3, n=rng.randint(2, 64))
+        results.append({"grade_id": grade.name, "score": grade.auto_score, "max_score": 10.0,
+                        "passed": passed, "message": message})
+    gb.db.commit()
+    folder = root / "submitted" / sid / lab
+    folder.mkdir(parents=True)
+    data = nbformat.writes(release).encode()
+    (folder / f"{lab}.ipynb").write_bytes(data)
+    score = sum(r["score"] for r in results)
+    graded = Graded(sid, {"lab": lab, "score": score, "max_score": 80.0, "tests": results, "errors": []},
+                    hashlib.sha256(data).hexdigest(), seconds=rng.uniform(8, 30))
+    out = root / "autograded" / sid / lab
+    out.mkdir(parents=True)
+    (out / f"{lab}.ipynb").write_text(nbformat.writes(autograded_notebook(release, release, graded)))
+
+
 def build(root: Path, students: int, labs: int, seed: int = 0) -> list[str]:
     """The scratch course; returns the lab names."""
     import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     from nbgrader.api import Gradebook
     from sqlalchemy import text
 
-    from autograder.gradebook import Graded, alembic_on_path, autograded_notebook
+    from autograder.gradebook import alembic_on_path
 
     rng = random.Random(seed)
     (root / "solutions").mkdir(parents=True)
@@ -69,21 +120,10 @@ def build(root: Path, students: int, labs: int, seed: int = 0) -> list[str]:
     gb.db.execute(text("PRAGMA synchronous=OFF"))  # building only: no fsync per commit (the timed commands read)
     for i, sid in enumerate(ids):
         gb.add_student(sid, first_name=f"First{i}", last_name=f"Last{i}")
-    with open(root / "roster.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *names])
-        writer.writerow(["    Points Possible", "", "", "", "", *["80.00"] * labs])
-        for i, sid in enumerate(ids):
-            writer.writerow([f"Last{i}, First{i}", sid, f"S{sid}", f"s{sid}@uni.example", "A", *[""] * labs])
+    _write_roster(root / "roster.csv", ids, names)
     for lab in names:
         tests = [f"test_{lab}_{k}" for k in range(TESTS_PER_LAB)]
-        cells = [new_markdown_cell("# " + lab + "\n\n" + "Some explanation of the exercise. " * 120)]
-        for test in tests:
-            cells.append(new_code_cell("def f(x):\n    # TODO\n    raise NotImplementedError()\n" * 20))
-            cells.append(new_code_cell(f"check_close(f(1.0), 2.0)  # {test}", metadata={"nbgrader": {
-                "grade": True, "solution": False, "locked": True, "grade_id": test, "points": 10,
-                "schema_version": 3}}))
-        release = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+        release = _release(lab, tests)
         (root / "solutions" / lab).mkdir()
         nbformat.write(release, root / "solutions" / lab / f"{lab}.ipynb")
         gb.add_assignment(lab)
@@ -92,30 +132,9 @@ def build(root: Path, students: int, labs: int, seed: int = 0) -> list[str]:
             gb.add_grade_cell(test, lab, lab, max_score=10, cell_type="code")
         pass_rate = {test: rng.uniform(0.3, 0.95) for test in tests}
         for sid in ids:
-            submission = gb.add_submission(lab, sid)
-            results = []
-            for grade in submission.notebooks[0].grades:
-                passed = rng.random() < pass_rate[grade.name]
-                grade.auto_score = 10.0 if passed else 0.0
-                grade.needs_manual_grade = False
-                message = "" if passed else rng.choice(MESSAGES).format(
-                    a=rng.random(), b=rng.random(), c=rng.random() * 1e-3, n=rng.randint(2, 64))
-                results.append({"grade_id": grade.name, "score": grade.auto_score, "max_score": 10.0,
-                                "passed": passed, "message": message})
-            gb.db.commit()
-            folder = root / "submitted" / sid / lab
-            folder.mkdir(parents=True)
-            data = nbformat.writes(release).encode()
-            (folder / f"{lab}.ipynb").write_bytes(data)
-            score = sum(r["score"] for r in results)
-            graded = Graded(sid, {"lab": lab, "score": score, "max_score": 80.0, "tests": results, "errors": []},
-                            hashlib.sha256(data).hexdigest(), seconds=rng.uniform(8, 30))
-            out = root / "autograded" / sid / lab
-            out.mkdir(parents=True)
-            (out / f"{lab}.ipynb").write_text(nbformat.writes(autograded_notebook(release, release, graded)))
+            _submit(gb, root, lab, sid, release, pass_rate, rng)
     gb.close()
     return names
-
 
 def timed(args: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds: user + system) of one command in a fresh interpreter.
