@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+PROG = "python -m autograder"
+EXAMPLES_HEAD = "example: "  # the epilog's first line; the further examples are indented under it
 DEFAULT_SWEEP_SEEDS = 3000  # seeds of `sweep`: 0 failures bound a test's false-fail rate below about 1 in 1000
 
 
@@ -110,9 +112,12 @@ def _report(args: argparse.Namespace) -> int:
     return report_main(args)
 
 
-def _command(sub, name: str, func, **texts) -> argparse.ArgumentParser:
-    """A subcommand `name` running `func`, its help, description and epilog (the examples, laid out as written)."""
-    parser = sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts)
+def _command(sub, name: str, func, *, examples: tuple[str, ...], **texts) -> argparse.ArgumentParser:
+    """A subcommand `name` running `func`, with its help and description; its epilog lists the `examples` (each the
+    arguments after ``python -m autograder NAME``), one a line, laid out as written."""
+    lines = [f"{PROG} {name} {example}" for example in examples]
+    epilog = EXAMPLES_HEAD + f"\n{' ' * len(EXAMPLES_HEAD)}".join(lines)
+    parser = sub.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=epilog, **texts)
     parser.set_defaults(func=func)
     return parser
 
@@ -145,8 +150,8 @@ def _add_release(sub) -> None:
         help="generate notebooks/<lab>.ipynb from solutions/<lab>/<lab>.ipynb",
         description="Generate the student notebooks from the solution notebooks with nbgrader, "
         "after checking the solution notebooks' regions and metadata. Nothing is written unless every lab succeeds.",
-        epilog="example: python -m autograder release 01_perceptron\n"
-        "         python -m autograder release --check   # exit 1 when notebooks/ is stale",
+        examples=("01_perceptron",
+                  "--check   # exit 1 when notebooks/ is stale"),
     )
     p.add_argument("labs", nargs="*", metavar="LAB", help="lab folder names (default: every lab in solutions/)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 when notebooks/ differs from a fresh release")
@@ -159,8 +164,8 @@ def _add_grade(sub) -> None:
         description="Run a submission in a fresh sandboxed kernel and grade every test cell of the lab with its "
         "hidden tests, decided in this process. Exit 0 whenever a grade was produced (even 0 points or an "
         "unreadable notebook); 2 for an unknown lab or a missing file.",
-        epilog="example: python -m autograder grade 01_perceptron submitted/alice/01_perceptron/01_perceptron.ipynb\n"
-        "         python -m autograder grade 01_perceptron notebooks/01_perceptron.ipynb --json --seed 0",
+        examples=("01_perceptron submitted/alice/01_perceptron/01_perceptron.ipynb",
+                  "01_perceptron notebooks/01_perceptron.ipynb --json --seed 0"),
     )
     _lab_argument(p, "lab folder name, e.g. 01_perceptron")
     p.add_argument("submission", metavar="SUBMISSION.ipynb", help="the notebook to grade")
@@ -183,9 +188,9 @@ def _add_autograde(sub) -> None:
         "(the preflight). Exit 0 when every submission was graded; 1 when some are NOT GRADED (the reasons are "
         "printed); 2 when the command refuses (unknown lab, no course, no submitted/); 3 when the preflight fails "
         "(nothing is graded or written then).",
-        epilog="example: python -m autograder autograde 01_perceptron --course-dir ~/course --workers 2\n"
-        "         python -m autograder autograde 01_perceptron 02_dense_networks --workers 2\n"
-        "         python -m autograder autograde 01_perceptron --scheduler tcp://10.0.0.5:8786",
+        examples=("01_perceptron --course-dir ~/course --workers 2",
+                  "01_perceptron 02_dense_networks --workers 2",
+                  "01_perceptron --scheduler tcp://10.0.0.5:8786"),
     )
     _labs_argument(p, "the lab(s) (nbgrader assignments) to grade, e.g. 01_perceptron; several labs are graded "
                    "as one batch on the same workers")
@@ -216,8 +221,8 @@ def _add_sweep(sub) -> None:
         "the grader gives the student of each seed. A fair hidden test passes for every seed: 0 failures in N "
         "seeds bound its false-fail rate below about 3/N (95 %% confidence; 3000 seeds: below 1 in 1000). Exit 1 "
         "when any seed fails (the failures are printed), 2 for an unknown lab.",
-        epilog="example: python -m autograder sweep 04_optimizers --seeds 3000\n"
-        "         python -m autograder sweep 04_optimizers --only test_adam --first 1000 --seeds 60",
+        examples=("04_optimizers --seeds 3000",
+                  "04_optimizers --only test_adam --first 1000 --seeds 60"),
     )
     _lab_argument(p, "lab folder name, e.g. 04_optimizers")
     p.add_argument("--seeds", type=int, default=DEFAULT_SWEEP_SEEDS, metavar="N",
@@ -238,8 +243,8 @@ def _add_collect(sub) -> None:
         "Resubmission and copy suffixes (-1, ' (1)', 'Copy of ') are understood; every file not collected is "
         "listed with its reason. A rerun is safe: identical files are left alone, a changed one is backed up "
         "to collect-backup/ before it is replaced. Exit 1 when nothing was collected, 2 when the command refuses.",
-        epilog="example: python -m autograder collect 05_minibatch_sgd downloaded/submissions.zip --course-dir .\n"
-        "         python -m autograder collect 05_minibatch_sgd downloaded/moodle/ --lms moodle",
+        examples=("05_minibatch_sgd downloaded/submissions.zip --course-dir .",
+                  "05_minibatch_sgd downloaded/moodle/ --lms moodle"),
     )
     _lab_argument(p, "the lab, e.g. 05_minibatch_sgd (its notebook is LAB.ipynb)")
     p.add_argument("source", metavar="ZIP_OR_DIR", help="the LMS's download: a zip file or an unpacked folder")
@@ -258,8 +263,8 @@ def _add_export(sub) -> None:
         "Canvas's ID column (the id collect gives them). A student without a graded submission gets an empty "
         "cell, not 0. With --roster (Canvas: Grades > Export), the rows are the roster's, and the students with a "
         "grade who are not in the roster are listed on stderr and in <out>-report.txt.",
-        epilog="example: python -m autograder export 01_perceptron 02_dense_networks --course-dir . "
-        "--roster canvas_export.csv --out grades.csv --wide wide.csv",
+        examples=("01_perceptron 02_dense_networks --course-dir . --roster canvas_export.csv --out grades.csv "
+                  "--wide wide.csv",),
     )
     _labs_argument(p, "the labs to export, one column each")
     _course_dir_option(p, "nbgrader_config.py and gradebook.db")
@@ -275,8 +280,7 @@ def _add_report(sub) -> None:
         description="Summarise the class for each LAB: score distribution, pass rate of every test, the most "
         "common failure messages per test (numbers masked), students not graded with the reason, grading time. "
         "One HTML file with inline plots (it opens without a network) and a CSV of the same numbers beside it.",
-        epilog="example: python -m autograder report 01_perceptron 02_dense_networks --course-dir . "
-        "--out report.html",
+        examples=("01_perceptron 02_dense_networks --course-dir . --out report.html",),
     )
     _labs_argument(p, "the labs to report on")
     _course_dir_option(p, "nbgrader_config.py and gradebook.db")
@@ -289,7 +293,7 @@ COMMANDS = (_add_release, _add_grade, _add_autograde, _add_sweep, _add_collect, 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m autograder",
+        prog=PROG,
         description="Release and grade the course's labs.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
