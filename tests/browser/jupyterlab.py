@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
 LABS = sorted(p.parent.name for p in ROOT.glob("solutions/*/*.ipynb") if p.stem == p.parent.name)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 JUPYTER = Path(os.environ.get("BROWSER_JUPYTER", ROOT / ".venv" / "bin" / "jupyter"))
@@ -138,33 +139,10 @@ def cell_kind(cell: dict) -> str:
     return "demo"
 
 
-JS_NOTEBOOK = """() => {
-  if (!window.jupyterapp || !window.jupyterapp.shell) return null;
-  const panel = window.jupyterapp.shell.currentWidget;
-  if (!panel || !panel.content || !panel.content.model || !panel.sessionContext) return null;
-  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  const cells = [];
-  const model = panel.content.model.cells;
-  for (let i = 0; i < model.length; i++) {
-    const c = model.get(i);
-    cells.push(c.type === 'code' ? {type: 'code', count: c.executionCount, outputs: c.outputs.toJSON()} : {type: c.type});
-  }
-  const busy = [...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')].some(p => p.textContent.includes('*'));
-  return {status: kernel ? kernel.status : 'none', busy, cells};
-}"""
+JS_NOTEBOOK = (HERE / "notebook_state.js").read_text().rstrip("\n")  # a function Playwright evaluates in the page
 
 
-JS_DOM = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => {
-  const outputs = [...cell.querySelectorAll('.jp-OutputArea-output')];
-  return {
-    images: [...cell.querySelectorAll('.jp-OutputArea-output img')]
-      .filter(i => i.complete && i.naturalWidth > 0 && !i.closest('.jupyter-widgets')).length,
-    widgets: outputs.filter(o => o.querySelector('.jupyter-widgets')).length,
-    sliders: cell.querySelectorAll('.jp-OutputArea-output .widget-slider').length,
-    progress: cell.querySelectorAll('.widget-progress, .widget-hprogress').length,
-    text: outputs.map(o => o.innerText).join('\\n'),
-  };
-})"""
+JS_DOM = (HERE / "cell_outputs.js").read_text().rstrip("\n")  # a function Playwright evaluates in the page
 
 
 def notebook_state(page) -> dict:
