@@ -199,8 +199,9 @@ def _import_ahead(names: tuple[str, ...]) -> threading.Thread | None:
     """Import what the hidden tests will import (TensorFlow takes seconds) in a thread of the grader, while the
     kernel executes the submission; the tests then find the modules loaded. A failed import is left to the test
     that needs it, which reports it in its own words."""
-    if "torch" in names:  # its first optimizer step would import torch._dynamo on the tests' path (seconds);
-        # the kernel's template order: torch and torch._dynamo before TensorFlow
+    if "torch.optim" in names:  # a first optimizer step would import torch._dynamo on the tests' path (seconds);
+        # where the tests use no optimizer, importing it ahead only takes CPU from the kernel.
+        # The kernel's template order: torch and torch._dynamo before TensorFlow.
         names = ("torch", "torch._dynamo", *(n for n in names if n != "torch"))
     missing = [n for n in names if sys.modules.get(n) is None]
     if not missing:

@@ -202,10 +202,10 @@ def test_what_the_hidden_tests_import_is_known_before_they_run():
     assert _import_ahead(("json", "numpy")) is None  # nothing left to import: no thread
 
 
-def test_torch_dynamo_is_imported_ahead_with_torch(monkeypatch):
-    """With torch among the tests' imports, is torch._dynamo imported ahead too (a first optimizer step would
+def test_torch_dynamo_is_imported_ahead_with_torch_optim(monkeypatch):
+    """With torch.optim among the tests' imports, is torch._dynamo imported ahead too (a first optimizer step would
     otherwise import it during a test, seconds on the grading path), right after torch and before TensorFlow, as
-    in the kernel's template?"""
+    in the kernel's template; and not where the tests use no optimizer (it would only take CPU from the kernel)?"""
     import sys
 
     import course_utils.devices
@@ -216,8 +216,11 @@ def test_torch_dynamo_is_imported_ahead_with_torch(monkeypatch):
     monkeypatch.setattr(course_utils.devices, "import_tensorflow", lambda: imported.append("tensorflow"))
     for name in ("torch", "torch._dynamo", "tensorflow"):
         monkeypatch.setitem(sys.modules, name, None)  # as if not imported yet
-    grading._import_ahead(("numpy", "tensorflow", "torch")).join(timeout=30)
-    assert imported == ["torch", "torch._dynamo", "tensorflow"]
+    grading._import_ahead(("numpy", "tensorflow", "torch", "torch.optim")).join(timeout=30)
+    assert imported[:3] == ["torch", "torch._dynamo", "tensorflow"], imported
+    imported.clear()
+    grading._import_ahead(("numpy", "tensorflow", "torch")).join(timeout=30)  # no optimizer in the tests
+    assert imported == ["tensorflow", "torch"], imported
 
 
 def test_grader_processes_do_not_build_the_rfc3987_grammar():
