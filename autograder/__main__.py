@@ -1,6 +1,6 @@
 """``python -m autograder``: see autograder.cli."""
 import sys
 
-from autograder.cli import main
+from autograder.cli import end_process, main
 
-sys.exit(main())
+end_process(main(), sys.argv[1:2] == ["grade"])

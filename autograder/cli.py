@@ -302,6 +302,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def end_process(rc: int, fast: bool) -> None:
+    """End the command's process with `rc`. `fast` (a `grade` call): run what is registered with atexit (the
+    kernel templates, the reference zygote, temporary folders), flush stdout and stderr, and end without the
+    interpreter's teardown of PyTorch and TensorFlow, which took about 1 s of a 9-10 s grade call of Lab 02."""
+    if not fast:
+        sys.exit(rc)
+    import atexit
+    import os
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(rc if isinstance(rc, int) else 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     from autograder.release import ReleaseError
 

@@ -89,3 +89,39 @@ def test_shared_options_keep_each_commands_help(capsys):
     assert "holding nbgrader_config.py (default: .)" in helps["collect"]
     assert "holding nbgrader_config.py and gradebook.db (default: .)" in helps["export"]
     assert "holding nbgrader_config.py and gradebook.db (default: .)" in helps["report"]
+
+
+def test_a_grade_call_ends_fast_and_leaves_nothing_behind(tmp_path):
+    """Does `python -m autograder grade` (which ends without the interpreter's teardown) print its whole JSON, exit 0
+    and leave no sandbox folder in its temporary directory?"""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", "01_perceptron",
+                           str(ROOT / "solutions" / "01_perceptron" / "01_perceptron.ipynb"), "--json", "--seed", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["score"] == result["max_score"] > 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("ag-")]
+
+
+def test_end_process_runs_atexit_and_flushes_before_a_fast_exit():
+    import subprocess
+    import sys
+
+    from autograder.cli import end_process
+    from tests.conftest import ROOT
+
+    with pytest.raises(SystemExit) as stop:
+        end_process(4, False)
+    assert stop.value.code == 4
+    code = ("import atexit, sys\nfrom autograder.cli import end_process\n"
+            "atexit.register(lambda: print('cleaned'))\nprint('result', end=' ')\nend_process(3, True)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "result cleaned\n")
