@@ -1,7 +1,7 @@
 """What the grader and the batch derive from `autograder.sandbox.Limits`, each in one place.
 
 - `DATA_LIMIT` and `data_files`: the data files released beside a lab's notebook that a kernel sees
-  (`autograder.grading`) and that travel with each batch task (`autograder.batch.lab_payload`);
+  (`autograder.grading`) and that travel with each batch task (`autograder.task.lab_payload`);
 - `kernel_budget`: the bytes a submission's kernels may send the grader (`autograder.wire.Budget`);
 - `watchdog_limit`: how long the batch lets one submission grade on a worker.
 

@@ -20,6 +20,7 @@ from autograder.remote.reference import CALLABLE_MODULES, PURE_FUNCTIONS, REFERE
 from autograder.remote.worker import _WorkerFailed, _zygote
 
 _KERNEL_SIDE = Path(__file__).with_name("_kernel_side.py")
+_KERNEL_SIDE_SOURCE = _KERNEL_SIDE.read_text()  # sent to every kernel started: read once
 NO_SHAPE = (2, 16)  # (ndim, dim) bounds of reference arguments before a test sent anything
 PING_TIMEOUT_S = RESTORE_TIMEOUT_S = 10
 MB = 20  # bits of a megabyte
@@ -55,7 +56,7 @@ class RemoteStudent:
     Parameters
     ----------
     sandbox : Sandbox
-        A started sandbox; `install` puts the kernel-side helper into it.
+        A started sandbox; `_ag_install` puts the kernel-side helper into it.
     call_timeout_s : float
         Wall-time limit of one call (default: the sandbox's ``Limits.call_timeout_s``).
     max_reply_bytes : int
@@ -71,7 +72,7 @@ class RemoteStudent:
     def _ag_install(self) -> None:
         """Inject the helper (before the submission runs, so it holds unpatched tools)."""
         s = self._ag
-        source = _KERNEL_SIDE.read_text()
+        source = _KERNEL_SIDE_SOURCE
         code = ("(lambda src, ns: (exec(compile(src, '<autograder>', 'exec'), ns), "
                 f"ns['install'](__import__('IPython').get_ipython(), {s.name!r}, {MIME!r}, {s.max_bytes}, "
                 f"{REFERENCE_PREFIX!r}, {PURE_FUNCTIONS!r}, {tuple(sorted(DTYPES))!r}, {CALLABLE_MODULES!r})))"

@@ -28,7 +28,6 @@ READ_CHUNK = 1 << 20
 POLL_S = 0.5  # longest wait in select, so that a worker's death is seen
 FORK_TIMEOUT_S = 30
 FRAME_SLACK = 4096  # bytes of a frame beyond twice the payload limit (JSON escapes)
-SIGXCPU = 24  # the signal of RLIMIT_CPU
 
 
 class _WorkerFailed(Exception):
@@ -253,7 +252,7 @@ class _ReferenceWorker:
         except subprocess.TimeoutExpired:
             return "it stopped answering"
         if rc < 0:
-            return f"it ended with signal {-rc}" + (" (its CPU time limit)" if -rc == SIGXCPU else "")
+            return f"it ended with signal {-rc}" + (" (its CPU time limit)" if -rc == signal.SIGXCPU else "")
         return f"it ended with status {rc}"
 
 
