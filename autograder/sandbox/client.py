@@ -82,7 +82,6 @@ class Sandbox(_MemoryWatch):
         self._cgroups: _Cgroups | None = None
         self._base: Path | None = None
         self._socket = None
-        self._context = None
         self._session = None
         self._log = None
         self._closed = False
@@ -459,10 +458,10 @@ class Sandbox(_MemoryWatch):
             return
         if self.confined and self._kernel_pid is not None and proc.poll() is None:
             with contextlib.suppress(OSError, ValueError, IndexError, subprocess.TimeoutExpired):
-                if _parent_pid(self._kernel_pid) == proc.pid:  # still unshare's child: not a reused pid
+                if _parent_pid(self._kernel_pid) == proc.pid:  # still its forked parent's child: not a reused pid
                     os.kill(self._kernel_pid, signal.SIGKILL)  # PID 1 of the namespace: all its processes go
-                    # The kernel zaps the namespace before PID 1 can be reaped, and unshare exits only once it
-                    # has reaped it: waiting for unshare (instead of killing it at once, which would orphan a
+                    # The kernel zaps the namespace before PID 1 can be reaped, and the parent exits only once it
+                    # has reaped it: waiting for the parent (instead of killing it at once, which would orphan a
                     # PID 1 still zapping) means no process of the submission is left when this returns.
                     proc.wait(timeout=10)
         if not self.confined and proc.poll() is None:

@@ -1,6 +1,6 @@
 """The rlimits of a submission's kernel: ONE table of which limits apply and their values, and how they are set.
 
-`rlimits` gives the values (keyed by short names: ``cpu``, ``fsize``, ``core``, ``nproc``, ``as``);
+`_rlimits` gives the values (keyed by short names: ``cpu``, ``fsize``, ``core``, ``nproc``, ``as``);
 `RLIMIT_NAMES` maps those to the `resource` constants' names (a confined kernel's template sets them
 by name, importing nothing of the grader); `apply_rlimits` sets them in this process (each at most
 its hard limit). The reference worker sets its own limits with `apply_rlimits` too: its
