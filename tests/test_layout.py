@@ -9,8 +9,8 @@
 - docs/grading-contract.md, the contract a newcomer reads, says what the notebooks and
   tests/test_project.py's CONTRACT say.
 
-Today's offenders are allow-listed below, each list a debt being paid off: a new offender fails, and so does
-an allow-listed entry that no longer offends (delete it from the list), so the lists shrink to empty.
+The allow-lists below are empty: a new offender fails. Should one ever be listed as a named debt, an entry that
+no longer offends fails too (delete it), so a list only shrinks.
 """
 from __future__ import annotations
 
@@ -33,13 +33,13 @@ NOT_MIRRORED = {"__init__.py", "__main__.py"}
 CHILD_PACKAGE = "autograder.sandbox._child"
 CHILD_DIR = ROOT.joinpath(*CHILD_PACKAGE.split("."))
 
-# Modules over MAX_MODULE_LINES today (being split up; remove an entry once its module is small).
+# Modules allowed over MAX_MODULE_LINES (none; an entry that no longer offends fails).
 LONG_MODULES_ALLOWED: set[str] = set()
 
-# Functions over MAX_FUNCTION_LINES today, as "path::qualified name" (being split up; same rule).
+# Functions allowed over MAX_FUNCTION_LINES, as "path::qualified name" (none; same rule).
 LONG_FUNCTIONS_ALLOWED: set[str] = set()
 
-# Modules without their mirrored test module today (same rule); where their tests are now.
+# Modules allowed without their mirrored test module (none; same rule).
 UNMIRRORED_ALLOWED: set[str] = set()  # none left: keep it that way
 
 
@@ -156,8 +156,7 @@ def _non_stdlib_imports(tree: ast.AST) -> set[str]:
 
 def test_child_modules_import_only_the_standard_library():
     """Does every module of autograder/sandbox/_child/ import only the standard library (or its siblings)?"""
-    if not CHILD_DIR.is_dir():
-        return  # no _child package (yet): nothing to hold to the rule
+    assert CHILD_DIR.is_dir(), f"{CHILD_DIR} is gone: name the package the grader's child stages run from"
     for path in sorted(CHILD_DIR.rglob("*.py")):
         outside = _non_stdlib_imports(ast.parse(path.read_text(), filename=str(path)))
         assert not outside, f"{_relative(path)} imports {sorted(outside)}, which are not the standard library"

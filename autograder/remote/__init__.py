@@ -19,7 +19,7 @@ themselves; lists are JSON arrays; every JSON object is one of these markers:
 * ``{"__handle__": id, "type": "module.Qualname", "mro": [names]}``: an
   object kept in the kernel (functions, layers, anything that is not plain
   data); `RemoteObject.__type_names__` gives the names of its classes, which
-  ``course_utils.checks.type_names`` reports;
+  ``course_utils.frameworks.type_names`` reports;
 * ``{"__callable__": "numpy.tanh"}`` (arguments only): a function resolved
   by name. The grader may send functions of `CALLABLE_MODULES` to the kernel;
   from the kernel, only the short allow-list of pure functions
@@ -32,7 +32,7 @@ the shape (each dimension below 2**31), no pickle, nothing evaluated; any
 value it cannot accept raises `RemoteProtocolError` and nothing else, so a
 crafted answer costs the student's points, never the grader. Arrays come back as `RemoteArray`
 (a numpy array with a ``__framework__`` attribute: "numpy", "torch" or
-"tensorflow", which ``course_utils.checks.framework_of`` reports).
+"tensorflow", which ``course_utils.frameworks.framework_of`` reports).
 
 Errors: an exception of a common builtin type raised by the student's code
 is raised here as a subclass of that type and of `RemoteError` (so

@@ -6,7 +6,7 @@ torch tensor. A submission that computes with numpy and returns objects whose cl
 a ``__class__`` property, a metaclass whose ``__mro__`` names the real classes), or numpy subclasses renamed so,
 must score no higher than the same numpy answer returned honestly. The kernel's helper decides a value's
 framework by the identity of the frameworks' own classes (taken before the submission runs) in the real MRO
-of the value's type; `course_utils.checks.framework_of` does the same in-process.
+of the value's type; `course_utils.frameworks.framework_of` does the same in-process.
 """
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def test_forged_framework_names_score_no_higher_than_honest_numpy(tmp_path, fram
 
 
 def test_framework_of_ignores_claimed_names():
-    """Does course_utils.checks.framework_of report what a value really is, whatever its class calls itself?"""
+    """Does course_utils.frameworks.framework_of report what a value really is, whatever its class calls itself?"""
     claims_tf = type("EagerTensor", (), {"__module__": "tensorflow.python.framework.ops", "numpy": lambda s: 1,
                                          "dtype": np.float64})
     claims_torch = type("Tensor", (), {"__module__": "torch", "detach": lambda s: s})

@@ -101,11 +101,16 @@ def test_decode_rejects_deep_nesting_and_huge_integers():
     {"__ndarray__": "!!!!", "dtype": "uint8", "shape": [3]},
     {"__ndarray__": "AAAA", "dtype": "uint8", "shape": [3], "scalar": True},
     {"__tuple__": 5}, {"__dict__": [1]}, {"__complex__": ["a", 1]}, {"__handle__": "x", "type": 1},
-    {"__handle__": 1, "type": "t", "mro": "abc"}, 2**300, [[[[]]]] * 10,
+    {"__handle__": 1, "type": "t", "mro": "abc"}, 2**300,
 ])
 def test_malformed_values_are_protocol_errors(value):
     """Does every malformed value raise RemoteProtocolError (never ValueError, TypeError, OverflowError ...)?"""
     with pytest.raises(RemoteProtocolError):
         decode(value)
-        decode(json.loads(json.dumps(value)))
-        raise RemoteProtocolError("accepted")  # a list of empty lists is fine data: let it pass the test
+    if value != 2**300:  # JSON itself has no such integer limit to test after a round trip
+        with pytest.raises(RemoteProtocolError):
+            decode(json.loads(json.dumps(value)))
+
+
+def test_nested_empty_lists_are_fine_data():
+    assert decode([[[[]]]] * 10) == [[[[]]]] * 10
