@@ -70,7 +70,8 @@ from autograder.dispatch import dask_client, grade_all
 from autograder.ids import (CONFUSABLES, ascii_id, confusable_groups, id_skeleton, printable_id, storable_id,
                             student_seed)
 from autograder.limits import DATA_LIMIT, watchdog_limit
-from autograder.plan import BatchError, check_options, ensure_assignments, hold_labs, open_labs, plan_jobs
+from autograder.plan import (BatchError, check_options, ensure_assignments, hold_labs, open_labs, plan_jobs,
+                             share_preload)
 from autograder.preflight import PreflightError
 from autograder.preflight import preflight as run_preflight
 from autograder.summary import NOT_GRADED_DIR, Summary, announce, complete, persist_not_graded, print_summary
@@ -133,8 +134,11 @@ def autograde_labs(labs, course_dir: str | Path = ".", *, workers: int | None = 
     announce(held.values(), jobs, scheduler or f"{workers} local worker(s)", seed)
     if jobs:
         with dask_client(workers, scheduler) as client:
+            running = [lab for lab in held.values() if any(job[0] is lab for job in jobs)]
+            if grade_fn is None:
+                share_preload(running)
             if preflight:  # before the gradebook is touched: a failure leaves the course as it was
-                run_preflight(client, [lab for lab in held.values() if any(job[0] is lab for job in jobs)],
+                run_preflight(client, running,
                               grade_fn=grade_fn, secret=secret, unconfined=unconfined, watchdog_s=watchdog_s)
             ensure_assignments(held.values())
             grade_all(jobs, grade_fn=grade_fn, secret=secret, client=client, progress=progress,

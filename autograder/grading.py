@@ -58,10 +58,10 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite
+from autograder.hidden import HiddenTestError, Suite, TestCell, load_suite, notebook_imports
 from autograder.limits import data_files, kernel_budget
 from autograder.remote import NameMissing, RemoteError, RemoteStudent, RemoteTimeout
-from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available
+from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, SandboxError, confinement_available, preload_for
 from autograder.submission import (cell_flags, first_line, graded_cell_types, notebook_cells, read_submission,
                                    unsendable_text)
 from autograder.text import clean_value
@@ -139,7 +139,7 @@ def _run_test_cell(cell: TestCell, suite: Suite, student: RemoteStudent, sandbox
 
 
 def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, limits: Limits | None = None,
-                   seed: int | None = None, hide=(), confine: bool | None = None) -> dict:
+                   seed: int | None = None, hide=(), confine: bool | None = None, preload=None) -> dict:
     """Grade one submitted notebook of `lab`; see the module docstring for the result.
 
     Parameters
@@ -157,6 +157,9 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
         More paths the kernel must not see (a course directory, other submissions).
     confine : bool, optional
         Passed to `Sandbox` (None: confine where the platform allows).
+    preload : sequence of str, optional
+        What the kernel template imports (default: what this lab's notebook needs, `preload_for`); a batch
+        passes what all its labs need, so that its workers keep one template each.
 
     Raises
     ------
@@ -173,7 +176,9 @@ def grade_notebook(lab: str, submission: Path, *, source: Path | None = None, li
         raise GradingError(f"no such submission file: {submission}")
     suite = load_suite(source, lab)
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    run = GradingRun(suite, limits, seed, hide=[source.parent, *hide], confine=confine)
+    if preload is None:
+        preload = preload_for(notebook_imports(source))
+    run = GradingRun(suite, limits, seed, hide=[source.parent, *hide], confine=confine, preload=tuple(preload))
     run.code, ids, problem, edited = read_submission(submission, limits, suite)
     if problem is not None:
         run.errors.append(problem)
@@ -236,6 +241,7 @@ class GradingRun:
     seed: int
     hide: list = field(default_factory=list)
     confine: bool | None = None
+    preload: tuple[str, ...] | None = None  # what the kernel template imports (None: `PRELOAD`)
     code: list[tuple[str, str]] = field(default_factory=list)
     verdicts: dict[str, dict] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -295,7 +301,7 @@ class GradingRun:
             death = sandbox = None  # death: (where, reason, retry), retry: a fresh kernel may help
             try:
                 with Sandbox(self.files, limits=self.limits, hide=self.hide, confine=self.confine,
-                             byte_budget=self.budget) as sandbox:
+                             byte_budget=self.budget, preload=self.preload) as sandbox:
                     death = self._in_kernel(sandbox, pending, skip)
             except SandboxError as exc:
                 self.errors.append(f"the kernel could not be started: {exc}")

@@ -254,6 +254,18 @@ def reference_code(source: Path) -> list[str]:
     return out
 
 
+def notebook_imports(source: Path) -> tuple[str, ...]:
+    """The modules the source notebook's code cells (`reference_code`) import, as written (``torch.optim``); a
+    cell that does not parse is left out. What its kernels will load: `autograder.sandbox.preload_for`."""
+    names = []
+    for code in reference_code(source):
+        try:
+            names += _imported_modules(ast.parse(code))
+        except SyntaxError:
+            continue
+    return tuple(dict.fromkeys(names))
+
+
 @functools.lru_cache(maxsize=8)
 def _reference_cached(source: str, mtime: float) -> dict:
     namespace = {"__name__": "__reference__", "__builtins__": builtins}

@@ -41,6 +41,19 @@ class Lab:
     others: dict = field(default_factory=dict)  # the other labs of the course: their grade_ids
 
 
+def share_preload(labs: list) -> None:
+    """Give each lab's payload one kernel-template preload: what any of `labs` needs (`preload_for`), so that a
+    worker grading several labs keeps one template (each template's start costs seconds and memory)."""
+    from autograder.hidden import notebook_imports
+    from autograder.sandbox import preload_for
+    from autograder.task import lab_payload
+
+    imported = {name for lab in labs for name in notebook_imports(lab.course.source(lab.name))}
+    preload = preload_for(imported)
+    for lab in labs:
+        lab.payload = lab_payload(lab.course.source(lab.name), preload)
+
+
 def check_options(labs: list, workers: int | None, watchdog_s: float | None) -> None:
     """BatchError unless each lab is named once, and the worker count and time limit make sense."""
     if not labs:

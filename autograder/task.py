@@ -18,10 +18,15 @@ from autograder.limits import data_files
 ERROR_LIMIT = 2000
 
 
-def lab_payload(source: Path) -> dict:
-    """What a worker needs of the lab: the source notebook's bytes and the data files beside it (`data_files`)."""
+def lab_payload(source: Path, preload=None) -> dict:
+    """What a worker needs of the lab: the source notebook's bytes, the data files beside it (`data_files`) and,
+    when given, what its kernel template imports (`preload`: the same for every lab of a batch, so that a
+    worker keeps one template)."""
     data = {name: path.read_bytes() for name, path in data_files(source).items()}
-    return {"source": source.read_bytes(), "data": data}
+    payload = {"source": source.read_bytes(), "data": data}
+    if preload is not None:
+        payload["preload"] = list(preload)
+    return payload
 
 
 def grade_task(grade_fn: Callable | None, lab: str, submission: bytes, payload: dict, seed: int,
@@ -38,7 +43,10 @@ def grade_task(grade_fn: Callable | None, lab: str, submission: bytes, payload: 
         from autograder import sandbox
 
         sandbox.sweep()  # what a grader killed on this machine left behind
+        options = {}  # the preload goes to grade_notebook only: a grade function of one's own keeps its signature
         if grade_fn is None:
+            if "preload" in payload:
+                options["preload"] = payload["preload"]
             if not sandbox.require_confinement(unconfined, err=_Discard()):
                 return {"error": f"{where} cannot confine a kernel: {sandbox.confinement_available()[1]}"}
             from autograder.grading import grade_notebook as grade_fn
@@ -51,7 +59,7 @@ def grade_task(grade_fn: Callable | None, lab: str, submission: bytes, payload: 
         path = work / "submission" / f"{lab}.ipynb"
         path.parent.mkdir()
         path.write_bytes(submission)
-        result = grade_fn(lab, path, source=lab_dir / f"{lab}.ipynb", seed=seed, hide=[])
+        result = grade_fn(lab, path, source=lab_dir / f"{lab}.ipynb", seed=seed, hide=[], **options)
         if isinstance(result, dict) and result.get("grader_error"):
             return {"error": f"{where}: {result['grader_error']}"[:ERROR_LIMIT]}
         return {"result": result, "seconds": time.perf_counter() - start}

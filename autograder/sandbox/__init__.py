@@ -49,7 +49,9 @@ from a template process (`_Template`, one per grader process and settings):
 (nothing imported from the repository), builds the file system below and
 moves into it, then becomes the template (``_child/template_main.py``: the
 kernel's interpreter and environment), which imports ``PRELOAD`` (NumPy, Matplotlib, PyTorch,
-torch._dynamo, TensorFlow, ipykernel) once and runs no submission's code.
+torch._dynamo, TensorFlow, ipykernel) once and runs no submission's code; torch._dynamo only where
+the lab's notebook imports it or ``torch.optim`` (``preload_for``; a batch preloads what any of its
+labs needs, so that each worker keeps one template).
 For each sandbox it forks a parent that makes the kernel's own namespaces
 and forks the kernel into them; the kernel waits until the grader has put it
 in its cgroups, mounts its own ``/proc``, ``/tmp`` and ``/dev/shm`` over the
@@ -198,7 +200,8 @@ from autograder.sandbox.policy import (DEVICES, ETC, EXPOSED, KERNEL_CONN, KERNE
 from autograder.sandbox.procfs import _children, _innermost_pid, _owner_alive, _owner_tag, _parent_pid, _read_proc, \
     _start_time
 from autograder.sandbox.seccomp import _seccomp_program
-from autograder.sandbox.template import PRELOAD, _Forked, _Template, _template, _templates, _wait_for, close_templates
+from autograder.sandbox.template import PRELOAD, _Forked, _Template, _template, _templates, _wait_for, close_templates, \
+    preload_for
 
 __all__ = [
     "DEVICES", "ETC", "EXPOSED", "KERNEL_CONN", "KERNEL_DIRS", "KERNEL_WORK", "LOG_BYTES", "MEMORY_WATCH_S", "NOBODY",
@@ -207,5 +210,5 @@ __all__ = [
     "_owner_alive", "_owner_tag", "_parent_pid", "_proportional_kb", "_read_proc", "_refuse_overlaps",
     "_resident_kb", "_rlimits", "_seccomp_program", "_set_rlimits", "_start_time", "_sweep_once", "_template",
     "_templates", "_tree", "_wait_for", "apply_rlimits", "close_templates", "confinement_available",
-    "confinement_mode", "not_enforced", "private_dir", "remove_tree", "require_confinement", "sweep",
+    "confinement_mode", "not_enforced", "preload_for", "private_dir", "remove_tree", "require_confinement", "sweep",
 ]

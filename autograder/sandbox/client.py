@@ -27,7 +27,7 @@ from autograder.sandbox.policy import (DEVICES, KERNEL_CONN, KERNEL_DIRS, KERNEL
                                        current_mode, kernel_environment, not_enforced)
 from autograder.sandbox.procfs import _children, _parent_pid, _start_time
 from autograder.sandbox.seccomp import _seccomp_program, syscall_number
-from autograder.sandbox.template import _Forked, _Template, _template, _wait_for, log_tail
+from autograder.sandbox.template import PRELOAD, _Forked, _Template, _template, _wait_for, log_tail
 
 LOG_BYTES = 1 << 20  # what the host's log keeps of a confined kernel's stdout and stderr (the rest is dropped)
 # The kernel's ZeroMQ channels: ipc sockets <conn>/k-<port> (the grader reads shell and stdin only)
@@ -62,10 +62,13 @@ class Sandbox(_MemoryWatch):
     confine : bool or None
         None: confine when the platform allows; False: never (the fallback path);
         True: raise `SandboxError` when confinement is not available.
+    preload : sequence of str, optional
+        What the kernel template imports before forking (default `PRELOAD`; see `preload_for`). Sandboxes
+        with the same settings and preload share one template.
     """
 
     def __init__(self, files: Mapping[str, bytes | Path], *, limits: Limits | None = None, hide=(),
-                 confine: bool | None = None, byte_budget=None):
+                 confine: bool | None = None, byte_budget=None, preload=None):
         self.limits = limits or Limits()
         mode, why = current_mode()
         available = bool(mode)
@@ -76,6 +79,7 @@ class Sandbox(_MemoryWatch):
         self._why = why
         self._available = available
         self._files = dict(files)
+        self._preload = list(PRELOAD if preload is None else preload)
         self._hide = [Path(p) for p in hide]
         self._proc: subprocess.Popen | None = None
         self._kernel_pid: int | None = None
@@ -227,7 +231,8 @@ class Sandbox(_MemoryWatch):
         hidden = policy.covered(self._hide, binds)
         self.hidden += [path for path, _ in hidden]
         shared = {"binds": binds, "symlinks": symlinks, "devices": list(DEVICES), "userns": self._mode == "user",
-                  "python": sys.executable, "env": env, "sys_pivot_root": syscall_number("pivot_root")}
+                  "python": sys.executable, "env": env, "sys_pivot_root": syscall_number("pivot_root"),
+                  "preload": self._preload}
         request = {"binds": binds, "hide_dirs": [p for p, is_dir in hidden if is_dir],
                    "hide_files": [p for p, is_dir in hidden if not is_dir], "tmp_mb": self.limits.disk_mb,
                    "shm_mb": SHM_MB, "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,

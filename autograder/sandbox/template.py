@@ -1,5 +1,5 @@
-"""The kernel template: one confined process per grader process and settings, which has imported `PRELOAD`
-and forks every kernel (see "Confinement" in the notes of `autograder.sandbox`).
+"""The kernel template: one confined process per grader process and settings, which has imported the modules
+its settings name (`PRELOAD`, less what `preload_for` leaves out for a lab) and forks every kernel (see "Confinement" in the notes of `autograder.sandbox`).
 
 The template's programs are ``_child/setup.py`` (run by path) and ``_child/template_main.py`` (its text,
 read from the file, run by the setup after ``pivot_root``).
@@ -34,6 +34,9 @@ TEMPLATE_MAIN = CHILD / "template_main.py"
 #: or text bar when imported) nor ipywidgets (it registers its comm target with the kernel when imported).
 PRELOAD = ("numpy", "matplotlib", "matplotlib.pyplot", "torch", "torch._dynamo", "tensorflow",
            "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel_launcher")
+#: Entries of `PRELOAD` imported only for a lab whose notebook imports one of these modules (`preload_for`):
+#: torch._dynamo costs about 1.6 s of each template's start, and only the labs with optimizers load it.
+ON_DEMAND = {"torch._dynamo": ("torch._dynamo", "torch.optim")}
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 POLL_S = 0.002  # how often `_wait_for` looks again
 REPLY_BYTES = 1 << 16  # the template's answers are small JSON objects
@@ -43,6 +46,19 @@ CLOSE_WAIT_S = 10
 UNSHARE = ["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--mount-proc",
            "--propagation", "private", "--"]
 SETUP_ENV = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+
+
+def preload_for(imported) -> tuple[str, ...]:
+    """What a template imports for kernels that run code importing the modules `imported` (dotted names, as
+    written in the code): `PRELOAD`, less each `ON_DEMAND` entry that nothing in `imported` asks for. The
+    frameworks are always imported (the kernel side takes their tensor classes before a submission runs).
+    A module left out is only slower: the kernel imports it when the notebook does."""
+    imported = set(imported)
+
+    def asked(name):
+        return any(m == want or m.startswith(want + ".") for m in imported for want in ON_DEMAND[name])
+
+    return tuple(name for name in PRELOAD if name not in ON_DEMAND or asked(name))
 
 
 def _wait_for(find, deadline: float, alive) -> int | None:
@@ -116,7 +132,8 @@ class _Forked:
 
 
 class _Template:
-    """A confined process that has imported `PRELOAD`; kernels are forked from it (see ``_child/template_main.py``).
+    """A confined process that has imported ``config["preload"]`` (default `PRELOAD`); kernels are forked from it
+    (see ``_child/template_main.py``).
 
     It lives in new mount, network, PID, IPC and UTS namespaces (as a user: in a new user namespace
     too) with the kernels' file system already built (the allow-list, read-only), the kernels'
@@ -136,7 +153,8 @@ class _Template:
         self.sock = ours
         setup = self.base / "setup.json"
         setup.write_text(json.dumps({**config, "newroot": str(self.base / "root"),
-                                     "template": TEMPLATE_MAIN.read_text(), "preload": list(PRELOAD)}))
+                                     "template": TEMPLATE_MAIN.read_text(),
+                                     "preload": list(config.get("preload", PRELOAD))}))
         os.chmod(setup, 0o600)
         userns = ["--user", "--map-root-user"] if mode == "user" else []
         cmd = [UNSHARE[0], *userns, *UNSHARE[1:], sys.executable, "-I", "-S", str(SETUP), str(setup),

@@ -99,3 +99,25 @@ def test_every_hidden_test_asserts(lab):
                 checks = [n for n in ast.walk(node) if isinstance(n, ast.Assert) or (
                     isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id.startswith("check"))]
                 assert checks, f"{lab} {grade_id}: {node.name} checks nothing"
+
+
+def test_notebook_imports_are_what_the_kernel_will_import(tmp_path):
+    """Does `notebook_imports` list the modules the source's code cells import (as written, magics and shell
+    lines skipped, a cell that does not parse left out, test cells not counted: their hidden tests run in the
+    grader), and do only Labs 04 and 06, whose setup cells import torch._dynamo, get it preloaded?"""
+    from autograder.hidden import notebook_imports
+    from autograder.sandbox import preload_for
+
+    nb = nbformat.v4.new_notebook()
+    test = nbformat.v4.new_code_cell("import scipy")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
+    nb.cells = [nbformat.v4.new_code_cell("%matplotlib inline\n!pip list\nimport numpy as np, torch.optim\n"
+                                          "from tensorflow import keras\nfrom . import here"),
+                nbformat.v4.new_code_cell("import json\ndef broken(:"), nbformat.v4.new_markdown_cell("import os"),
+                test]
+    path = tmp_path / "lab.ipynb"
+    nbformat.write(nb, path)
+    assert notebook_imports(path) == ("numpy", "torch.optim", "tensorflow")
+    for lab in LABS:
+        wanted = "torch._dynamo" in preload_for(notebook_imports(ROOT / "solutions" / lab / f"{lab}.ipynb"))
+        assert wanted == (lab in ("04_optimizers", "06_regularization")), lab

@@ -58,3 +58,27 @@ def test_another_labs_notebook_and_stray_files_are_named(tmp_path, monkeypatch):
     assert len(re.findall(r"^\s+carol\s+NOT GRADED", text, re.M)) == 1
     kept = json.loads((root / "not-graded" / f"{LAB}.json").read_text())["students"]
     assert sorted(kept) == ["bob", "carol"] and kept["carol"]["sha256"] is None
+
+
+def test_every_lab_of_a_batch_shares_one_preload(tmp_path):
+    """Does each lab of a batch get the same kernel-template preload, what any of them needs (so that a worker
+    grading both keeps one template), with the lab's source and data in its payload as before?"""
+    from types import SimpleNamespace
+
+    from autograder.plan import share_preload
+    from autograder.sandbox import PRELOAD
+
+    sources = {}
+    for name, code in (("plain", "import numpy"), ("optim", "import torch.optim")):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(code)]
+        sources[name] = tmp_path / name / f"{name}.ipynb"
+        sources[name].parent.mkdir()
+        nbformat.write(nb, sources[name])
+    course = SimpleNamespace(source=lambda name: sources[name])
+    labs = [SimpleNamespace(name=name, course=course, payload=None) for name in sources]
+    share_preload(labs[:1])
+    assert "torch._dynamo" not in labs[0].payload["preload"]
+    share_preload(labs)
+    assert labs[0].payload["preload"] == labs[1].payload["preload"] == list(PRELOAD)
+    assert labs[1].payload["source"] == sources["optim"].read_bytes()

@@ -32,3 +32,29 @@ def test_zero_result_and_check_result():
     assert "not a result" in task.check_result([], tests)
     assert "unknown test" in task.check_result({"tests": [{"grade_id": "test_c", "score": 1}]}, tests)
     assert "non-numeric" in task.check_result({"tests": [{"grade_id": "test_a", "score": "x"}]}, tests)
+
+
+def test_the_batch_preload_reaches_the_grader_and_not_a_grade_function_of_ones_own(tmp_path, monkeypatch):
+    """Does a payload's preload reach `grade_notebook` (so that a worker keeps one template for all the batch's
+    labs), while a grade function of one's own is called with its documented arguments only?"""
+    from autograder import grading, sandbox
+
+    source = tmp_path / f"{LAB}.ipynb"
+    source.write_text("{}")
+    payload = task.lab_payload(source, ("numpy", "torch"))
+    assert payload["preload"] == ["numpy", "torch"] and "preload" not in task.lab_payload(source)
+    seen = []
+
+    def recorder(lab, path, **options):
+        seen.append(options)
+        return {"score": 0.0}
+
+    monkeypatch.setattr(grading, "grade_notebook", recorder)
+    monkeypatch.setattr(sandbox, "require_confinement", lambda unconfined, err=None: True)
+    assert "result" in task.grade_task(None, LAB, b"{}", payload, 1)
+    assert seen[-1]["preload"] == ["numpy", "torch"]
+
+    def own(lab, submission, *, source=None, limits=None, seed=None, hide=()):
+        return {"score": 1.0}
+
+    assert task.grade_task(own, LAB, b"{}", payload, 1)["result"] == {"score": 1.0}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, confinement_available, confinement_mode
+from autograder.sandbox import ROOT, KernelDied, Limits, Sandbox, confinement_available, confinement_mode, preload_for
 
 CONFINED, WHY = confinement_available()
 MODE = confinement_mode()[0]  # "root": the kernel is nobody, cgroups; "user": a user namespace, rlimits
@@ -221,6 +221,19 @@ def test_fallback_without_confinement_still_runs_in_a_temp_dir():
         assert "ag-" in cwd and evaluate(box, "sorted(__import__('os').listdir('.'))") == "['submission.ipynb']"
         assert box.protections["memory"] and box.protections["rlimits"]["fsize"] > 0
     assert not Path(cwd.strip("'")).exists()
+
+
+@needs_confinement
+def test_a_lab_without_optimizers_gets_a_template_without_torch_dynamo():
+    """Does a sandbox whose preload leaves out torch._dynamo (`preload_for`: a lab whose notebook imports neither
+    it nor torch.optim) get a template of its own that never imported it, and can its kernel still step a
+    torch.optim optimizer (which imports it then, after TensorFlow)?"""
+    with Sandbox({}, preload=preload_for(["torch", "tensorflow"])) as box:
+        assert "torch._dynamo" not in box.protections["preloaded"] and "tensorflow" in box.protections["preloaded"]
+        assert evaluate(box, "'torch._dynamo' in sys.modules", "import sys") == "False"
+        stepped = ("import torch\np = torch.nn.Parameter(torch.ones(2))\nopt = torch.optim.SGD([p], lr=0.5)\n"
+                   "(p * p).sum().backward()\nopt.step()")
+        assert evaluate(box, "(p.tolist(), 'torch._dynamo' in sys.modules)", stepped) == "([0.0, 0.0], True)"
 
 
 @needs_confinement

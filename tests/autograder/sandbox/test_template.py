@@ -49,3 +49,16 @@ def test_the_template_programs_are_files():
     assert template.SETUP.is_file() and template.TEMPLATE_MAIN.is_file()
     assert template.SETUP.parent == template.TEMPLATE_MAIN.parent == template.CHILD
     assert PRELOAD.index("torch._dynamo") < PRELOAD.index("tensorflow")
+
+
+def test_a_lab_preloads_torch_dynamo_only_when_its_notebook_asks_for_it():
+    """Does a template preload torch._dynamo (about 1.6 s of its start) only for code that imports it or
+    torch.optim (whose first step imports it), while the frameworks and ipykernel are always preloaded, in
+    `PRELOAD`'s order?"""
+    plain = template.preload_for(["numpy", "torch", "tensorflow", "matplotlib.pyplot"])
+    assert "torch._dynamo" not in plain and plain == tuple(n for n in PRELOAD if n != "torch._dynamo")
+    for asks in (["torch.optim"], ["torch._dynamo"], ["torch.optim.lr_scheduler"], ["torch._dynamo.config"]):
+        assert template.preload_for(asks) == PRELOAD, asks
+    for near in (["torch"], ["torch.optimizers"], ["torch_optim"], []):  # names that only look alike
+        assert "torch._dynamo" not in template.preload_for(near), near
+    assert {"numpy", "torch", "tensorflow", "ipykernel_launcher"} <= set(template.preload_for([]))
