@@ -39,6 +39,7 @@ class Measured:
     preflight: dict[str, dict] = field(default_factory=dict)  # part -> lab -> reference's seconds on its worker
     plain: dict[str, dict] = field(default_factory=dict)  # lab -> student -> seconds of a plain nbclient run
     grade: dict[str, tuple] = field(default_factory=dict)  # lab -> (one `grade` call, plain run of it), seconds
+    grade_runs: int = 1  # rounds of (grade call, plain run) whose medians `grade` holds
     lab_loads: dict[str, float] = field(default_factory=dict)  # lab -> other load during its plain and grade runs
 
     @property
@@ -290,7 +291,9 @@ def render(m: Measured, *, command: str, today: str, parts: list[str], every_par
     report += ["## Per lab", "",
                "\"ours per submission\" is grade_notebook's time on its worker; \"plain\" is nbclient running the "
                "same notebooks with no grading; one `grade` call is `python -m autograder grade LAB <solution> "
-               "--json`, start-up included, against a plain run of that notebook.", "", *lab_table(m), ""]
+               "--json`, start-up included, against a plain run of that notebook" +
+               (f" (medians of {m.grade_runs} rounds of one call and one plain run)." if m.grade_runs > 1 else "."),
+               "", *lab_table(m), ""]
     scores = score_lines(m)
     if scores:
         report += ["## Scores", "", *scores, ""]
