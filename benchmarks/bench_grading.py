@@ -243,13 +243,26 @@ def time_ours(course: Path, batches: dict[str, dict], workers: int,
 
 def execute(path: Path) -> float:
     """Seconds nbclient takes to run the notebook at `path` top to bottom (errors allowed, as graders do)."""
+    return execute_parts(path)[0]
+
+
+def execute_parts(path: Path) -> tuple[float, float]:
+    """(seconds nbclient's `execute` takes to run the notebook at `path`: the kernel's start, every cell (errors
+    allowed, as graders do) and the kernel's shutdown; seconds of that shutdown alone)."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
-    NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute(stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    client.reset_execution_trackers()
+    with client.setup_kernel(stderr=subprocess.DEVNULL):  # what `NotebookClient.execute` does, with a clock
+        client.wait_for_reply(client.kc.kernel_info())
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        ran = time.perf_counter()
+    end = time.perf_counter()
+    return end - start, end - ran
 
 
 def time_plain(course: Path, lab: str, students, work: Path) -> dict[str, float]:
@@ -262,21 +275,23 @@ def time_plain(course: Path, lab: str, students, work: Path) -> dict[str, float]
     return times
 
 
-def time_latency(lab: str, work: Path, runs: int = GRADE_RUNS) -> tuple[float, float]:
-    """(one `python -m autograder grade` call on the solution, plain execution of the same notebook), seconds:
-    the medians of `runs` rounds, each a grade call then a plain run (one call varies by 20 % on a shared
+def time_latency(lab: str, work: Path, runs: int = GRADE_RUNS) -> tuple[float, float, float]:
+    """(one `python -m autograder grade` call on the solution, plain execution of the same notebook, the plain
+    run's kernel shutdown), seconds: the medians of `runs` rounds, each a grade call then a plain run (one call varies by 20 % on a shared
     machine)."""
     folder = work / "latency" / lab
     shutil.copytree(ROOT / "solutions" / lab, folder)
-    grades, plains = [], []
+    grades, plains, shutdowns = [], [], []
     for _ in range(runs):
         grade_s, out, _ = run([sys.executable, "-m", "autograder", "grade", lab, str(folder / f"{lab}.ipynb"),
                                "--json", "--seed", "0"], ROOT)
         if '"score"' not in out:
             sys.exit(f"error: grade {lab} printed no result:\n{out[-2000:]}")
         grades.append(grade_s)
-        plains.append(execute(folder / f"{lab}.ipynb"))
-    return statistics.median(grades), statistics.median(plains)
+        plain_s, shutdown_s = execute_parts(folder / f"{lab}.ipynb")
+        plains.append(plain_s)
+        shutdowns.append(shutdown_s)
+    return statistics.median(grades), statistics.median(plains), statistics.median(shutdowns)
 
 
 def machine() -> list[str]:

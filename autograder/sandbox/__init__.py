@@ -132,7 +132,14 @@ kernel and every process it starts), whoever runs the grader:
   the watch count proportionally: Pss_Anon + Pss_Shmem + SwapPss of each
   process's ``smaps_rollup`` (a page shared by n processes counts 1/n in each),
   a walk of the page tables (milliseconds per process; the next sample waits
-  as long as the walk took, so the watch takes at most half a core). Both
+  as long as the walk took, so the watch takes at most half a core). The
+  first walk, and every walk while the last proportional count plus what
+  the full count grew since passes half the limit (then every 10 ms), stops
+  the submission's processes (SIGSTOP, then SIGCONT) while it counts, so
+  that what they write meanwhile (a walk takes tens of milliseconds on a
+  busy machine) cannot come on top of the count; a submission far from the
+  limit is stopped once, for one walk, if ever. Kernels run at niceness
+  ``KERNEL_NICE`` (10), so that the grader's threads come first. Both
   counts are of memory beyond the fresh kernel's, measured before any code of
   the submission runs (its share of the template's libraries and ipykernel's
   start). Past ``memory_mb`` the watch kills the kernel, and with it every

@@ -21,8 +21,9 @@ from autograder.sandbox import policy
 from autograder.sandbox.cgroups import _Cgroups
 from autograder.sandbox.cleanup import _sweep_once, private_dir, remove_tree
 from autograder.sandbox.errors import KernelDied, SandboxError, _CallEnded
-from autograder.sandbox.limits import ADDRESS_SPACE_HEADROOM_MB, _rlimits, _set_rlimits, by_resource_name
-from autograder.sandbox.memory import MEMORY_WATCH_S, _MemoryWatch
+from autograder.sandbox.limits import (ADDRESS_SPACE_HEADROOM_MB, KERNEL_NICE, _rlimits, _set_rlimits,
+                                       by_resource_name)
+from autograder.sandbox.memory import MEMORY_WATCH_S, NEAR_WATCH_S, _MemoryWatch
 from autograder.sandbox.policy import (DEVICES, KERNEL_CONN, KERNEL_DIRS, KERNEL_WORK, NOBODY, SHM_MB, Limits,
                                        current_mode, kernel_environment, not_enforced)
 from autograder.sandbox.procfs import _children, _parent_pid, _start_time
@@ -34,7 +35,6 @@ LOG_BYTES = 1 << 20  # what the host's log keeps of a confined kernel's stdout a
 CHANNEL_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 TEMPLATE_START_S = 120.0  # at least this long for a template's start (its imports take seconds, more under load)
 EOF_INPUT = "\x04"  # the answer to an input request nobody handles (Ctrl-D: EOFError in the kernel)
-SIGNALLED = 128  # some unshare versions report a child's signal as 128 + n
 
 
 @dataclass
@@ -213,7 +213,7 @@ class Sandbox(_MemoryWatch):
             "hidden_paths": self.hidden,
             "memory": f"{self._cgroups.kind} {limits.memory_mb} MB" if self._memory_cgroup
             else f"watch {limits.memory_mb} MB (all the submission's processes, every "
-                 f"{MEMORY_WATCH_S * 1000:g}-{MEMORY_WATCH_S * 2000:g} ms) "
+                 f"{NEAR_WATCH_S * 1000:g}-{MEMORY_WATCH_S * 2000:g} ms) "
                  f"and RLIMIT_AS {limits.memory_mb + ADDRESS_SPACE_HEADROOM_MB} MB per process",
             "processes": f"pids cgroup {limits.processes}" if self._pids_cgroup
             else f"RLIMIT_NPROC {limits.processes}" if confined else "not limited",
@@ -237,6 +237,7 @@ class Sandbox(_MemoryWatch):
                    "hide_files": [p for p, is_dir in hidden if not is_dir], "tmp_mb": self.limits.disk_mb,
                    "shm_mb": SHM_MB, "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,
                    "uid": NOBODY if self._mode == "root" else None, "rlimits": by_resource_name(rlimits),
+                   "nice": KERNEL_NICE,
                    "args": kernel_args, "log_bytes": LOG_BYTES, "seccomp": _seccomp_program().hex(),
                    "sys_capset": syscall_number("capset")}
         return shared, request
@@ -317,8 +318,6 @@ class Sandbox(_MemoryWatch):
             return f"it ran out of memory (limit {self.limits.memory_mb} MB)"
         if rc is None:
             return "it stopped answering"
-        if rc > SIGNALLED and self.confined:  # some unshare versions report a child's signal as 128 + n
-            rc = -(rc - SIGNALLED)
         if rc < 0:
             sig = -rc
             if sig == signal.SIGXCPU:

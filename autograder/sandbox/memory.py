@@ -12,6 +12,7 @@ from pathlib import Path
 from autograder.sandbox.procfs import _children, _parent_pid, _read_proc
 
 MEMORY_WATCH_S = 0.05  # how often the grader measures a submission's memory where no memory cgroup bounds it
+NEAR_WATCH_S = 0.01  # how often while the submission's processes may hold more than half the limit
 MOST_PROCESSES = 4096  # a tree is walked to at most this many processes
 _RESIDENT_FIELDS = (b"RssAnon:", b"RssShmem:", b"VmSwap:")
 _HAS_CHILDREN_FILE = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
@@ -89,6 +90,25 @@ def held_kb(pids: list[int], baseline_kb: int, limit_kb: int) -> int:
     return total
 
 
+def _stop(pids: list[int], kernel_pid: int) -> list[int]:
+    """Stop (SIGSTOP) those of `pids` that are still the kernel or a child of one of `pids` (a pid reused by a
+    process outside the submission has another parent); the pids stopped."""
+    inside, stopped = set(pids), []
+    for pid in pids:
+        if pid == kernel_pid or _parent_pid(pid) in inside:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+    return stopped
+
+
+def _resume(pids: list[int]) -> None:
+    """Let the processes `_stop` stopped go on (SIGCONT); those gone are skipped."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGCONT)
+
+
 class _MemoryWatch:
     """The memory watch of `autograder.sandbox.Sandbox` (a thread of the grader): kills the kernel, and with
     it every process of the submission, once they hold more than ``Limits.memory_mb`` together, or once the
@@ -116,24 +136,53 @@ class _MemoryWatch:
     def _watch_processes(self, baseline_kb: int) -> None:
         limit_kb = self.limits.memory_mb << 10
         wait = MEMORY_WATCH_S
+        last = None  # (proportional count, full count) at the last walk, while the full count is past the limit
+        next_walk = 0.0  # no walk of running processes before this (the watch takes at most half a core)
         while not self._watch_stop.wait(wait):
             if not self._kernel_is_ours():
                 return
             pids = _tree(self._kernel_pid)
-            resident_kb = sum(_resident_kb(p) for p in pids) - baseline_kb
-            # Under half the limit, the next sample in twice the time (half the limit in 100 ms is beyond
-            # what a kernel can write).
-            wait = MEMORY_WATCH_S if 2 * resident_kb > limit_kb else 2 * MEMORY_WATCH_S
-            if resident_kb <= limit_kb:
-                continue  # the full count is never below the proportional one: no page tables walked
+            sizes = {p: _resident_kb(p) for p in pids}
+            resident_kb = sum(sizes.values()) - baseline_kb
+            if resident_kb <= limit_kb:  # the full count is never below the proportional one: no walk
+                last = None
+                # Under half the limit, the next sample in twice the time (half the limit in 100 ms is beyond
+                # what a kernel can write).
+                wait = MEMORY_WATCH_S if 2 * resident_kb > limit_kb else 2 * MEMORY_WATCH_S
+                continue
+            # What they hold now, about: the last proportional count and what the full count grew since (a copy
+            # on write is not in the full count: the next walk counts it). Near half the limit, or at the first
+            # walk, the processes are stopped while they are counted: what they would write meanwhile (a walk
+            # takes longest on a busy machine) cannot come on top of the count.
+            near = last is None or 2 * (last[0] + max(0, resident_kb - last[1])) > limit_kb
+            wait = NEAR_WATCH_S if near else MEMORY_WATCH_S
+            if not near and time.monotonic() < next_walk:
+                continue
             started = time.monotonic()
+            held = self._count(pids, sizes, baseline_kb, limit_kb, stop=near)
+            if held is None:
+                return
+            last = (held, resident_kb)
+            # Walking page tables takes milliseconds per process (tens on a busy machine): walks of running
+            # processes take at most half a core; near the limit, the processes run at least a third of the time.
+            took = time.monotonic() - started
+            next_walk = time.monotonic() + took
+            wait = max(wait, took / 2) if near else wait
+
+    def _count(self, pids: list[int], sizes: dict[int, int], baseline_kb: int, limit_kb: int, *, stop: bool):
+        """The proportional count of `pids` (the processes stopped meanwhile when `stop`); None once the
+        submission is killed for holding more than `limit_kb`."""
+        pids = sorted(pids, key=sizes.get, reverse=True)  # the largest first: past the limit in fewest walks
+        stopped = _stop(pids, self._kernel_pid) if stop else []
+        try:
             held = held_kb(pids, baseline_kb, limit_kb)  # stops as soon as the sum is past the limit
-            # Walking page tables takes milliseconds per process: at most half a core for the watch.
-            wait = max(MEMORY_WATCH_S, time.monotonic() - started)
             if held > limit_kb:
                 self._end_for_memory(f"it ran out of memory (its processes held at least {held >> 10} MB; "
                                      f"limit {self.limits.memory_mb} MB)", pids)
-                return
+                return None
+            return held
+        finally:
+            _resume(stopped)
 
     def _watch_cgroup(self) -> None:
         # The cgroup's out-of-memory killer may end one child only: the whole submission ends, as without one.

@@ -287,7 +287,9 @@ def test_a_template_that_died_is_started_again():
         template.proc.wait(timeout=10)
     with Sandbox({}) as box:
         assert evaluate(box, "__import__('sys').modules['torch'].__name__") == "'torch'"
-    assert all(t.owner != os.getpid() or t.alive() for t in module._templates.values())
+    # The settings of this sandbox have a new template (others killed above are replaced when next used).
+    alive = [t for t in module._templates.values() if t.owner == os.getpid() and t.alive()]
+    assert alive and not any(t in templates for t in alive)
 
 
 @needs_confinement
@@ -333,3 +335,31 @@ def test_a_template_that_dies_just_before_it_forks_is_replaced_at_once(monkeypat
     with Sandbox({}) as box:
         assert evaluate(box, "1 + 1") == "2"
     assert len(picked) == 2 and picked[0] is not picked[1] and not picked[0].alive() and picked[1].alive()
+
+
+@needs_confinement
+def test_an_exit_status_above_128_is_an_exit_not_a_signal():
+    """Does a kernel that ends with ``os._exit(137)`` die "with status 137" (its parent reports a wait status, so a
+    signal is a negative code), and one killed from outside die of SIGKILL?"""
+    import os
+    import signal
+
+    with Sandbox({}) as box:
+        with pytest.raises(KernelDied, match=r"exited with status 137 \(sys.exit"):
+            box.execute("import os\nos._exit(137)", timeout=20)
+    with Sandbox({}) as box:
+        os.kill(box._kernel_pid, signal.SIGKILL)
+        with pytest.raises(KernelDied, match=r"killed \(SIGKILL"):
+            box.execute("1", timeout=20)
+
+
+@needs_confinement
+def test_a_kernel_runs_below_the_grader_and_cannot_climb_back():
+    """Does a confined kernel run at niceness `KERNEL_NICE` (so that the grader's threads, the memory watch among
+    them, come first on a busy machine), and is it refused a higher priority?"""
+    from autograder.sandbox.limits import KERNEL_NICE
+
+    with Sandbox({}) as box:
+        assert evaluate(box, "os.getpriority(os.PRIO_PROCESS, 0)", "import os") == str(KERNEL_NICE)
+        climbed = "try:\n    os.setpriority(os.PRIO_PROCESS, 0, 0)\n    r = 'climbed'\nexcept OSError as e:\n    r = type(e).__name__"
+        assert evaluate(box, "(r, os.getpriority(os.PRIO_PROCESS, 0))", climbed) == f"('PermissionError', {KERNEL_NICE})"
