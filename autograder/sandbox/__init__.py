@@ -138,8 +138,11 @@ kernel and every process it starts), whoever runs the grader:
   the submission's processes (SIGSTOP, then SIGCONT) while it counts, so
   that what they write meanwhile (a walk takes tens of milliseconds on a
   busy machine) cannot come on top of the count; a submission far from the
-  limit is stopped once, for one walk, if ever. Kernels run at niceness
-  ``KERNEL_NICE`` (10), so that the grader's threads come first. Both
+  limit is stopped once, for one walk, if ever. (Kernels at a lower
+  priority than the grader, niceness 10, cost a quarter of a 2-worker
+  batch's throughput: 161 and 173 s against 123 and 144 s, `python
+  benchmarks/bench_grading.py --only no-preflight`; they run at the
+  grader's.) Both
   counts are of memory beyond the fresh kernel's, measured before any code of
   the submission runs (its share of the template's libraries and ipykernel's
   start). Past ``memory_mb`` the watch kills the kernel, and with it every

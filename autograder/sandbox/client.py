@@ -21,8 +21,7 @@ from autograder.sandbox import policy
 from autograder.sandbox.cgroups import _Cgroups
 from autograder.sandbox.cleanup import _sweep_once, private_dir, remove_tree
 from autograder.sandbox.errors import KernelDied, SandboxError, _CallEnded
-from autograder.sandbox.limits import (ADDRESS_SPACE_HEADROOM_MB, KERNEL_NICE, _rlimits, _set_rlimits,
-                                       by_resource_name)
+from autograder.sandbox.limits import ADDRESS_SPACE_HEADROOM_MB, _rlimits, _set_rlimits, by_resource_name
 from autograder.sandbox.memory import MEMORY_WATCH_S, NEAR_WATCH_S, _MemoryWatch
 from autograder.sandbox.policy import (DEVICES, KERNEL_CONN, KERNEL_DIRS, KERNEL_WORK, NOBODY, SHM_MB, Limits,
                                        current_mode, kernel_environment, not_enforced)
@@ -237,7 +236,6 @@ class Sandbox(_MemoryWatch):
                    "hide_files": [p for p, is_dir in hidden if not is_dir], "tmp_mb": self.limits.disk_mb,
                    "shm_mb": SHM_MB, "kernel_dirs": list(KERNEL_DIRS), "kernel_json": kernel_json,
                    "uid": NOBODY if self._mode == "root" else None, "rlimits": by_resource_name(rlimits),
-                   "nice": KERNEL_NICE,
                    "args": kernel_args, "log_bytes": LOG_BYTES, "seccomp": _seccomp_program().hex(),
                    "sys_capset": syscall_number("capset")}
         return shared, request

@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 
 MB = 1 << 20
-#: A kernel's niceness (its processes inherit it): the grader's threads, the memory watch among them, come first
-#: when a submission's processes keep every core busy (a kernel alone on a core runs as fast either way).
-KERNEL_NICE = 10
 ADDRESS_SPACE_HEADROOM_MB = 4096  # RLIMIT_AS beyond memory_mb: PyTorch and TensorFlow reserve far more than they use
 RLIMIT_NAMES = {"cpu": "RLIMIT_CPU", "fsize": "RLIMIT_FSIZE", "core": "RLIMIT_CORE", "as": "RLIMIT_AS",
                 "nproc": "RLIMIT_NPROC", "nofile": "RLIMIT_NOFILE"}
@@ -60,15 +57,5 @@ UNCONFINED_KEYS = ("cpu", "fsize", "core", "as")  # what an unconfined kernel ge
 
 
 def _set_rlimits(values: dict[str, int]) -> None:
-    """In an unconfined kernel's child, before exec: the rlimits of `values` and `KERNEL_NICE` (fallback path
-    only)."""
+    """In an unconfined kernel's child, before exec: the rlimits of `values` (fallback path only)."""
     apply_rlimits(values, keys=UNCONFINED_KEYS)
-    lower_priority()
-
-
-def lower_priority(nice: int = KERNEL_NICE) -> None:
-    """This process (and what it starts) at niceness `nice`, or where it is when already lower."""
-    import os
-
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))

@@ -61,7 +61,7 @@ def test_processes_of_one_submission_are_capped_together(who, watched, uid):
     assert hog["cell"] == "died" and not hog["alive"], hog
     assert "out of memory" in hog["reason"] and f"limit {LIMIT_MB} MB" in hog["reason"], hog
     # The cgroup is a hard limit. The watch samples every 10-50 ms and stops the processes while it counts near
-    # the limit, but what six writers add between two counts comes on top, more on a busy machine: 649-1030 MB
+    # the limit, but what six writers add between two counts comes on top, more on a busy machine: 620-1173 MB
     # peaks in six runs beside two busy loops on 2 cores (938-1534 MB before the watch stopped them, the cause
     # of a failure in CI). Either way the submission dies well before it holds what it asked for (1920 MB).
     if not watched:
