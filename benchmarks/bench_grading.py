@@ -277,8 +277,8 @@ def time_plain(course: Path, lab: str, students, work: Path) -> dict[str, float]
 
 def time_latency(lab: str, work: Path, runs: int = GRADE_RUNS) -> tuple[float, float, float]:
     """(one `python -m autograder grade` call on the solution, plain execution of the same notebook, the plain
-    run's kernel shutdown), seconds: the medians of `runs` rounds, each a grade call then a plain run (one call varies by 20 % on a shared
-    machine)."""
+    run's kernel shutdown), seconds: the medians of `runs` rounds, each a grade call then a plain run (one call
+    varies by 20 % on a shared machine)."""
     folder = work / "latency" / lab
     shutil.copytree(ROOT / "solutions" / lab, folder)
     grades, plains, shutdowns = [], [], []

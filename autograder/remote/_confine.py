@@ -1,9 +1,10 @@
 """How a reference worker (and its zygote) confines itself: rlimits, no new privileges, death with the grader.
 
 Loaded by ``_reference_worker.py`` from its folder by path; the standard library only. The rlimits are set by
-``autograder/sandbox/limits.py``'s `apply_rlimits` (the rule of the grader's unconfined kernels; a confined kernel's template sets the
-same values with its own copy, `_child/template_main.set_rlimits`, as only `_child/` is reachable there), which this file loads by its path in
-turn (the worker runs with ``python -I``: the repository is not importable there).
+``autograder/sandbox/limits.py``'s `apply_rlimits` (the rule of the grader's unconfined kernels; a confined
+kernel's template sets the same values with its own copy, `_child/template_main.set_rlimits`, as only `_child/` is
+reachable there), which this file loads by its path in turn (the worker runs with ``python -I``: the repository
+is not importable there).
 """
 import importlib.util
 import os

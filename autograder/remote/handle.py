@@ -31,7 +31,8 @@ class RemoteObject:
 
     @property
     def __type_names__(self) -> list[str]:
-        """Qualified names of the remote object's classes, most specific first (``course_utils.frameworks.type_names``)."""
+        """Qualified names of the remote object's classes, most specific first
+        (``course_utils.frameworks.type_names``)."""
         return list(self._ag.mro)
 
     def __getattr__(self, name: str):

@@ -138,11 +138,7 @@ kernel and every process it starts), whoever runs the grader:
   the submission's processes (SIGSTOP, then SIGCONT) while it counts, so
   that what they write meanwhile (a walk takes tens of milliseconds on a
   busy machine) cannot come on top of the count; a submission far from the
-  limit is stopped once, for one walk, if ever. (Kernels at a lower
-  priority than the grader, niceness 10, cost a quarter of a 2-worker
-  batch's throughput: 161 and 173 s against 123 and 144 s, `python
-  benchmarks/bench_grading.py --only no-preflight`; they run at the
-  grader's.) Both
+  limit is stopped once, for one walk, if ever. Both
   counts are of memory beyond the fresh kernel's, measured before any code of
   the submission runs (its share of the template's libraries and ipykernel's
   start). Past ``memory_mb`` the watch kills the kernel, and with it every
@@ -210,8 +206,8 @@ from autograder.sandbox.policy import (DEVICES, ETC, EXPOSED, KERNEL_CONN, KERNE
 from autograder.sandbox.procfs import _children, _innermost_pid, _owner_alive, _owner_tag, _parent_pid, _read_proc, \
     _start_time
 from autograder.sandbox.seccomp import _seccomp_program
-from autograder.sandbox.template import PRELOAD, _Forked, _Template, _template, _templates, _wait_for, close_templates, \
-    preload_for
+from autograder.sandbox.template import (PRELOAD, _Forked, _Template, _template, _templates, _wait_for,
+                                         close_templates, preload_for)
 
 __all__ = [
     "DEVICES", "ETC", "EXPOSED", "KERNEL_CONN", "KERNEL_DIRS", "KERNEL_WORK", "LOG_BYTES", "MEMORY_WATCH_S", "NOBODY",

@@ -1,5 +1,6 @@
 """The kernel template: one confined process per grader process and settings, which has imported the modules
-its settings name (`PRELOAD`, less what `preload_for` leaves out for a lab) and forks every kernel (see "Confinement" in the notes of `autograder.sandbox`).
+its settings name (`PRELOAD`, less what `preload_for` leaves out for a lab) and forks every kernel (see
+"Confinement" in the notes of `autograder.sandbox`).
 
 The template's programs are ``_child/setup.py`` (run by path) and ``_child/template_main.py`` (its text,
 read from the file, run by the setup after ``pivot_root``).
@@ -152,9 +153,8 @@ class _Template:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
         setup = self.base / "setup.json"
-        setup.write_text(json.dumps({**config, "newroot": str(self.base / "root"),
-                                     "template": TEMPLATE_MAIN.read_text(),
-                                     "preload": list(config.get("preload", PRELOAD))}))
+        setup.write_text(json.dumps({"preload": list(PRELOAD), **config, "newroot": str(self.base / "root"),
+                                     "template": TEMPLATE_MAIN.read_text()}))
         os.chmod(setup, 0o600)
         userns = ["--user", "--map-root-user"] if mode == "user" else []
         cmd = [UNSHARE[0], *userns, *UNSHARE[1:], sys.executable, "-I", "-S", str(SETUP), str(setup),
